@@ -1,0 +1,559 @@
+"""Primitive operations: each a `Function` with its forward and backward side by side.
+
+A backward receives `grad`, the gradient of the loss with respect to the output, and
+returns the gradient with respect to each input (the chain rule: grad times the local
+derivative). Gradients may come back in the broadcast shape; the engine sums them back
+to each input's shape in one place (`unbroadcast`). A backward never writes into `grad`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from minigrad.tensor import Function, Tensor
+
+
+def _normalize_axis(axis: Any, ndim: int) -> tuple[int, ...]:
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, int):
+        axis = (axis,)
+    return tuple(a % ndim if ndim else a for a in axis)
+
+
+def _expand_reduced(grad: np.ndarray, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
+    """Put back the reduced axes as size 1, so `grad` broadcasts against the input."""
+    return grad if keepdims else np.expand_dims(grad, axes)
+
+
+# --------------------------------------------------------------------- arithmetic
+class Add(Function):
+    """z = x + y;  dz/dx = 1,  dz/dy = 1."""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        return x + y
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, grad
+
+
+class Sub(Function):
+    """z = x - y;  dz/dx = 1,  dz/dy = -1."""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        return x - y
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, (-grad if ctx.needs_input_grad[1] else None)
+
+
+class Mul(Function):
+    """z = x * y;  dz/dx = y,  dz/dy = x."""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        return x * y
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, y = ctx.saved
+        gx = grad * y if ctx.needs_input_grad[0] else None
+        gy = grad * x if ctx.needs_input_grad[1] else None
+        return gx, gy
+
+
+class Div(Function):
+    """z = x / y;  dz/dx = 1 / y,  dz/dy = -x / y**2 = -z / y."""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        z = x / y
+        ctx.save_for_backward(y, z)
+        return z
+
+    @staticmethod
+    def backward(ctx, grad):
+        y, z = ctx.saved
+        gx = grad / y
+        gy = -gx * z if ctx.needs_input_grad[1] else None
+        return gx, gy
+
+
+class Neg(Function):
+    """z = -x;  dz/dx = -1."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return -x
+
+    @staticmethod
+    def backward(ctx, grad):
+        return -grad
+
+
+def _power(x: np.ndarray, c: float) -> np.ndarray:
+    """x**c, with the common exponents done by multiplication (a general pow is ~40x slower)."""
+    if c == 2:
+        return x * x
+    if c == 3:
+        return x * x * x
+    if c == 1:
+        return x
+    if c == 0.5:
+        return np.sqrt(x)
+    if c == -1:
+        return 1 / x
+    return x**c
+
+
+class PowScalar(Function):
+    """z = x**c for a constant c;  dz/dx = c * x**(c - 1)."""
+
+    @staticmethod
+    def forward(ctx, x, exponent):
+        ctx.save_for_backward(x)
+        ctx.exponent = exponent
+        return _power(x, exponent)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved
+        c = ctx.exponent
+        return grad * (c * _power(x, c - 1))
+
+
+class Pow(Function):
+    """z = x**y;  dz/dx = y * x**(y - 1),  dz/dy = z * log(x)."""
+
+    @staticmethod
+    def forward(ctx, x, y):
+        z = x**y
+        ctx.save_for_backward(x, y, z)
+        return z
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, y, z = ctx.saved
+        gx = grad * y * x ** (y - 1) if ctx.needs_input_grad[0] else None
+        gy = grad * z * np.log(x) if ctx.needs_input_grad[1] else None
+        return gx, gy
+
+
+class MatMul(Function):
+    """Z = X @ Y;  dL/dX = G @ Y^T,  dL/dY = X^T @ G (over the last two axes).
+
+    Vectors are treated as NumPy does: a 1-D X is a row (1, k), a 1-D Y a column (k, 1),
+    and the added axis is removed again. Batch axes broadcast; their gradient is summed
+    back by the engine.
+    """
+
+    @staticmethod
+    def forward(ctx, x, y):
+        if x.ndim == 0 or y.ndim == 0:
+            raise ValueError(
+                f"matmul needs at least 1-D operands, got shapes {x.shape} and {y.shape}"
+            )
+        k_y = y.shape[0] if y.ndim == 1 else y.shape[-2]
+        if x.shape[-1] != k_y:
+            raise ValueError(
+                f"matmul shape mismatch: {x.shape} @ {y.shape} "
+                f"(inner dimensions {x.shape[-1]} and {k_y} differ)"
+            )
+        try:
+            z = x @ y
+        except ValueError as error:
+            raise ValueError(
+                f"matmul shape mismatch: batch axes of {x.shape} and {y.shape} do not broadcast"
+            ) from error
+        ctx.save_for_backward(x, y)
+        return z
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, y = ctx.saved
+        x2 = x[None, :] if x.ndim == 1 else x  # (..., n, k)
+        y2 = y[:, None] if y.ndim == 1 else y  # (..., k, m)
+        if x.ndim == 1 and y.ndim == 1:
+            g = grad.reshape(1, 1)
+        elif x.ndim == 1:
+            g = np.expand_dims(grad, -2)  # (..., 1, m)
+        elif y.ndim == 1:
+            g = grad[..., None]  # (..., n, 1)
+        else:
+            g = grad  # (..., n, m)
+        gx = gy = None
+        if ctx.needs_input_grad[0]:
+            gx = g @ np.swapaxes(y2, -1, -2)  # (..., n, k)
+            if x.ndim == 1:
+                gx = gx[..., 0, :]
+        if ctx.needs_input_grad[1]:
+            gy = np.swapaxes(x2, -1, -2) @ g  # (..., k, m)
+            if y.ndim == 1:
+                gy = gy[..., 0]
+        return gx, gy
+
+
+class Cast(Function):
+    """z = x converted to another dtype;  the gradient is converted back."""
+
+    @staticmethod
+    def forward(ctx, x, dtype):
+        ctx.input_dtype = x.dtype
+        return x.astype(dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.astype(ctx.input_dtype)
+
+
+# --------------------------------------------------------------------- reductions
+class Sum(Function):
+    """z = sum of x over `axis`;  dz/dx = 1 for every summed element."""
+
+    @staticmethod
+    def forward(ctx, x, axis, keepdims):
+        ctx.shape, ctx.keepdims = x.shape, keepdims
+        ctx.axes = _normalize_axis(axis, x.ndim)
+        return np.sum(x, axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return np.broadcast_to(_expand_reduced(grad, ctx.axes, ctx.keepdims), ctx.shape)
+
+
+class Mean(Function):
+    """z = sum of x over `axis` / n;  dz/dx = 1 / n."""
+
+    @staticmethod
+    def forward(ctx, x, axis, keepdims):
+        ctx.shape, ctx.keepdims = x.shape, keepdims
+        ctx.axes = _normalize_axis(axis, x.ndim)
+        ctx.count = int(np.prod([x.shape[a] for a in ctx.axes]))
+        return np.mean(x, axis=axis, keepdims=keepdims)
+
+    @staticmethod
+    def backward(ctx, grad):
+        g = _expand_reduced(grad, ctx.axes, ctx.keepdims) / ctx.count
+        return np.broadcast_to(g, ctx.shape)
+
+
+class Max(Function):
+    """z = max of x over `axis`;  dz/dx = 1 at the maximum (shared equally among ties)."""
+
+    @staticmethod
+    def forward(ctx, x, axis, keepdims):
+        ctx.keepdims = keepdims
+        ctx.axes = _normalize_axis(axis, x.ndim)
+        z = np.max(x, axis=axis, keepdims=True)
+        ctx.save_for_backward(x, z)
+        return z if keepdims else np.squeeze(z, axis=ctx.axes)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, z = ctx.saved
+        is_max = x == z
+        ties = is_max.sum(axis=ctx.axes, keepdims=True)
+        return is_max * (_expand_reduced(grad, ctx.axes, ctx.keepdims) / ties)
+
+
+class Var(Function):
+    """z = sum((x - mean)**2) / (n - ddof);  dz/dx = 2 (x - mean) / (n - ddof)."""
+
+    @staticmethod
+    def forward(ctx, x, axis, keepdims, ddof):
+        ctx.keepdims = keepdims
+        ctx.axes = _normalize_axis(axis, x.ndim)
+        n = int(np.prod([x.shape[a] for a in ctx.axes]))
+        if n - ddof <= 0:
+            raise ValueError(f"var over {n} elements with ddof={ddof} divides by {n - ddof}")
+        centered = x - x.mean(axis=ctx.axes, keepdims=True)
+        ctx.save_for_backward(centered)
+        ctx.divisor = n - ddof
+        return np.sum(centered * centered, axis=axis, keepdims=keepdims) / ctx.divisor
+
+    @staticmethod
+    def backward(ctx, grad):
+        (centered,) = ctx.saved
+        g = _expand_reduced(grad, ctx.axes, ctx.keepdims)
+        return g * centered * (2 / ctx.divisor)
+
+
+# --------------------------------------------------------------------- elementwise
+class Exp(Function):
+    """z = exp(x);  dz/dx = exp(x) = z."""
+
+    @staticmethod
+    def forward(ctx, x):
+        z = np.exp(x)
+        ctx.save_for_backward(z)
+        return z
+
+    @staticmethod
+    def backward(ctx, grad):
+        (z,) = ctx.saved
+        return grad * z
+
+
+class Log(Function):
+    """z = log(x);  dz/dx = 1 / x."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.log(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved
+        return grad / x
+
+
+class Sqrt(Function):
+    """z = sqrt(x);  dz/dx = 1 / (2 sqrt(x)) = 0.5 / z."""
+
+    @staticmethod
+    def forward(ctx, x):
+        z = np.sqrt(x)
+        ctx.save_for_backward(z)
+        return z
+
+    @staticmethod
+    def backward(ctx, grad):
+        (z,) = ctx.saved
+        return grad * 0.5 / z
+
+
+class Tanh(Function):
+    """z = tanh(x);  dz/dx = 1 - z**2."""
+
+    @staticmethod
+    def forward(ctx, x):
+        z = np.tanh(x)
+        ctx.save_for_backward(z)
+        return z
+
+    @staticmethod
+    def backward(ctx, grad):
+        (z,) = ctx.saved
+        return grad * (1 - z * z)
+
+
+def sigmoid_array(x: np.ndarray) -> np.ndarray:
+    """1 / (1 + exp(-x)) without overflow: exp is only taken of -|x|."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+class Sigmoid(Function):
+    """z = 1 / (1 + exp(-x));  dz/dx = z (1 - z)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        z = sigmoid_array(x)
+        ctx.save_for_backward(z)
+        return z
+
+    @staticmethod
+    def backward(ctx, grad):
+        (z,) = ctx.saved
+        return grad * z * (1 - z)
+
+
+class ReLU(Function):
+    """z = max(x, 0);  dz/dx = 1 where x > 0, else 0."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x > 0)
+        return np.maximum(x, 0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (positive,) = ctx.saved
+        return grad * positive
+
+
+class Abs(Function):
+    """z = |x|;  dz/dx = sign(x) (0 at x = 0)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.abs(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved
+        return grad * np.sign(x)
+
+
+# --------------------------------------------------------------------- shape and selection
+class Reshape(Function):
+    """z = x with a new shape;  the gradient is reshaped back."""
+
+    @staticmethod
+    def forward(ctx, x, shape):
+        ctx.shape = x.shape
+        try:
+            return x.reshape(shape)
+        except ValueError as error:
+            raise ValueError(f"cannot reshape a tensor of shape {x.shape} into {shape}") from error
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.reshape(ctx.shape)
+
+
+class Transpose(Function):
+    """z = x with its axes permuted;  the gradient is permuted back (inverse permutation)."""
+
+    @staticmethod
+    def forward(ctx, x, axes):
+        ctx.axes = tuple(range(x.ndim))[::-1] if axes is None else axes
+        return np.transpose(x, ctx.axes)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return np.transpose(grad, np.argsort(ctx.axes))
+
+
+def _has_integer_array(index: Any) -> bool:
+    parts = index if isinstance(index, tuple) else (index,)
+    return any(
+        isinstance(p, (list, np.ndarray)) and np.asarray(p).dtype.kind in "iu" for p in parts
+    )
+
+
+class GetItem(Function):
+    """z = x[index];  the gradient is scattered back into zeros, summed where the
+    index repeats an element (an embedding lookup reads a row many times)."""
+
+    @staticmethod
+    def forward(ctx, x, index):
+        ctx.shape, ctx.index = x.shape, index
+        return x[index]
+
+    @staticmethod
+    def backward(ctx, grad):
+        gx = np.zeros(ctx.shape, dtype=grad.dtype)
+        if _has_integer_array(ctx.index):
+            np.add.at(gx, ctx.index, grad)
+        else:
+            gx[ctx.index] = grad
+        return gx
+
+
+class Concatenate(Function):
+    """z = the inputs joined along `axis`;  each input gets its own slice of the gradient."""
+
+    @staticmethod
+    def forward(ctx, *xs, axis):
+        ctx.axis = axis
+        ctx.boundaries = np.cumsum([x.shape[axis] for x in xs])[:-1]
+        return np.concatenate(xs, axis=axis)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return tuple(np.split(grad, ctx.boundaries, axis=ctx.axis))
+
+
+class Stack(Function):
+    """z = the inputs stacked along a new `axis`;  input i gets the gradient's slice i."""
+
+    @staticmethod
+    def forward(ctx, *xs, axis):
+        ctx.axis = axis
+        return np.stack(xs, axis=axis)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return tuple(np.moveaxis(grad, ctx.axis, 0))
+
+
+class MaskedFill(Function):
+    """z = value where mask else x;  dz/dx = 0 where mask else 1."""
+
+    @staticmethod
+    def forward(ctx, x, mask, value):
+        mask = np.asarray(mask, dtype=bool)
+        try:
+            shape = np.broadcast_shapes(mask.shape, x.shape)
+        except ValueError:
+            shape = None
+        if shape != x.shape:
+            raise ValueError(
+                f"masked_fill: mask of shape {mask.shape} does not broadcast to {x.shape}"
+            )
+        ctx.save_for_backward(mask)
+        return np.where(mask, np.asarray(value, dtype=x.dtype), x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (mask,) = ctx.saved
+        return np.where(mask, np.zeros((), grad.dtype), grad)
+
+
+class Where(Function):
+    """z = x where condition else y;  dz/dx = condition,  dz/dy = not condition."""
+
+    @staticmethod
+    def forward(ctx, x, y, condition):
+        ctx.save_for_backward(condition)
+        return np.where(condition, x, y)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (condition,) = ctx.saved
+        zero = np.zeros((), grad.dtype)
+        gx = np.where(condition, grad, zero) if ctx.needs_input_grad[0] else None
+        gy = np.where(condition, zero, grad) if ctx.needs_input_grad[1] else None
+        return gx, gy
+
+
+# --------------------------------------------------------------------- functions over tensors
+def _tensor(x: Any) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
+    """Join tensors along an existing axis (NumPy's `concatenate`)."""
+    return Concatenate.apply(*[_tensor(t) for t in tensors], axis=axis)
+
+
+def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
+    """Join tensors along a new axis (NumPy's `stack`)."""
+    return Stack.apply(*[_tensor(t) for t in tensors], axis=axis)
+
+
+def split(x: Tensor, indices_or_sections: int | Sequence[int], axis: int = 0) -> list[Tensor]:
+    """Cut a tensor into pieces along `axis` (NumPy's `split`): each piece is a slice."""
+    n = x.shape[axis]
+    if isinstance(indices_or_sections, int):
+        if n % indices_or_sections:
+            raise ValueError(
+                f"split: axis of size {n} does not divide into {indices_or_sections} equal parts"
+            )
+        step = n // indices_or_sections
+        bounds = list(range(0, n + 1, step))
+    else:
+        bounds = [0, *indices_or_sections, n]
+    prefix = (slice(None),) * (axis % x.ndim)
+    return [x[(*prefix, slice(a, b))] for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def where(condition: Any, x: Any, y: Any) -> Tensor:
+    """Elementwise choice: x where `condition` is true, else y (NumPy's `where`)."""
+    condition = np.asarray(condition.data if isinstance(condition, Tensor) else condition, bool)
+    if not isinstance(x, Tensor) and isinstance(y, Tensor):
+        x = y._operand(x)
+    elif isinstance(x, Tensor) and not isinstance(y, Tensor):
+        y = x._operand(y)
+    return Where.apply(_tensor(x), _tensor(y), condition=condition)

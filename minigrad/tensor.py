@@ -1,0 +1,412 @@
+"""The autograd engine: a `Tensor` that remembers the `Function` that made it.
+
+Every operation is a `Function` with a `forward` (NumPy arrays in, an array out) and a
+`backward` (the gradient of the output in, one gradient per input out). Calling
+`Function.apply` runs the forward and, when any input requires a gradient, records the
+call as a node of the graph. `Tensor.backward` walks those nodes from the output back to
+the leaves in reverse topological order, applying the chain rule at each one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+_grad_enabled = True
+
+
+@contextmanager
+def no_grad() -> Iterator[None]:
+    """Run the enclosed code without recording a graph (evaluation, optimizer updates)."""
+    global _grad_enabled
+    previous, _grad_enabled = _grad_enabled, False
+    try:
+        yield
+    finally:
+        _grad_enabled = previous
+
+
+def is_grad_enabled() -> bool:
+    return _grad_enabled
+
+
+def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Sum `grad` back to `shape`: the backward of NumPy broadcasting.
+
+    Broadcasting copies an input along new leading axes and along its size-1 axes, so
+    the gradient of each copy flows back to the one original value and is summed.
+    """
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    axes = tuple(range(extra)) + tuple(
+        extra + i for i, n in enumerate(shape) if n == 1 and grad.shape[extra + i] != 1
+    )
+    return grad.sum(axis=axes).reshape(shape)
+
+
+class Function:
+    """One differentiable operation; an instance is the node that records one call.
+
+    Subclasses write `forward(ctx, *arrays, **options) -> array` and
+    `backward(ctx, grad) -> gradient or tuple of gradients` (one per array input, None
+    where no gradient is needed), both as static methods taking the node as `ctx`.
+    """
+
+    __slots__ = ("parents", "saved", "needs_input_grad", "released", "__dict__")
+
+    def save_for_backward(self, *arrays: Any) -> None:
+        self.saved = arrays
+
+    @classmethod
+    def apply(cls, *inputs: Tensor, **options: Any) -> Tensor:
+        ctx = cls.__new__(cls)
+        requires_grad = _grad_enabled and any(t.requires_grad for t in inputs)
+        ctx.needs_input_grad = tuple(t.requires_grad for t in inputs) if requires_grad else None
+        out = cls.forward(ctx, *[t.data for t in inputs], **options)
+        if not requires_grad:
+            return Tensor._wrap(out, False, None)
+        ctx.parents = inputs
+        ctx.released = False
+        return Tensor._wrap(out, True, ctx)
+
+    @staticmethod
+    def forward(ctx: Function, *arrays: np.ndarray, **options: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx: Function, grad: np.ndarray) -> Any:
+        raise NotImplementedError
+
+
+class Tensor:
+    """An n-dimensional array that records the operations applied to it.
+
+    `data` is the NumPy array, `grad` its gradient after `backward()` (None before),
+    and `requires_grad` marks the leaves whose gradient we want (parameters).
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_retain_grad", "__weakref__")
+    __array_priority__ = 1000  # numpy_array + tensor defers to Tensor.__radd__
+
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
+        if isinstance(data, Tensor):
+            data = data.data
+        data = np.asarray(data, dtype=dtype)
+        if requires_grad and not np.issubdtype(data.dtype, np.floating):
+            raise ValueError(
+                f"only floating-point tensors can require gradients, got dtype {data.dtype}"
+            )
+        self.data = data
+        self.grad: np.ndarray | None = None
+        self.requires_grad = requires_grad
+        self._ctx: Function | None = None
+        self._retain_grad = False
+
+    @classmethod
+    def _wrap(cls, data: np.ndarray, requires_grad: bool, ctx: Function | None) -> Tensor:
+        """Make a result tensor without the checks of `__init__` (the engine's fast path)."""
+        t = object.__new__(Tensor)
+        t.data = data if isinstance(data, np.ndarray) else np.asarray(data)
+        t.grad = None
+        t.requires_grad = requires_grad
+        t._ctx = ctx
+        t._retain_grad = False
+        return t
+
+    # ---------------------------------------------------------------- basics
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._ctx is None
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __repr__(self) -> str:
+        grad = ", requires_grad=True" if self.requires_grad else ""
+        body = np.array2string(self.data, prefix="Tensor(")
+        return f"Tensor({body}, dtype={self.data.dtype}{grad})"
+
+    def numpy(self) -> np.ndarray:
+        return self.data
+
+    def item(self) -> float | int | bool:
+        if self.data.size != 1:
+            raise ValueError(f"item() needs a tensor with one element, got shape {self.shape}")
+        return self.data.item()
+
+    def detach(self) -> Tensor:
+        """The same values, cut off from the graph (no gradient flows through)."""
+        return Tensor._wrap(self.data, False, None)
+
+    def astype(self, dtype: Any) -> Tensor:
+        return ops.Cast.apply(self, dtype=np.dtype(dtype))
+
+    def retain_grad(self) -> None:
+        """Keep this intermediate tensor's gradient in `.grad` after backward."""
+        self._retain_grad = True
+
+    def zero_grad(self) -> None:
+        self.grad = None
+
+    # ---------------------------------------------------------------- backward
+    def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into the `.grad` of every leaf that requires it.
+
+        Nodes are visited in reverse topological order, so a node's gradient is complete
+        (summed over all its consumers) before it is passed on. Unless `retain_graph`,
+        each node drops its saved arrays once used, so the graph can be walked only once.
+        """
+        if not self.requires_grad:
+            raise RuntimeError("backward() on a tensor that does not require grad")
+        if grad is None:
+            if self.data.size != 1:
+                raise RuntimeError(
+                    f"backward() without a gradient argument needs a scalar, got shape "
+                    f"{self.shape}; pass grad= with the same shape"
+                )
+            grad = np.ones_like(self.data)
+        else:
+            grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad, self.dtype)
+            if grad.shape != self.shape:
+                raise ValueError(f"gradient shape {grad.shape} != tensor shape {self.shape}")
+
+        if self._ctx is None:
+            _accumulate_leaf(self, grad)
+            return
+        grads = {id(self): grad}
+        for node in _topological_order(self):
+            ctx = node._ctx
+            g = grads.pop(id(node), None)
+            if g is None:  # no consumer passed a gradient back to this node
+                continue
+            if node._retain_grad:
+                node.grad = g if node.grad is None else node.grad + g
+            if ctx.released:
+                raise RuntimeError(
+                    "backward through a graph a second time, but its saved values were "
+                    "already freed; call backward(retain_graph=True) the first time"
+                )
+            input_grads = type(ctx).backward(ctx, g)
+            if not isinstance(input_grads, tuple):
+                input_grads = (input_grads,)
+            for parent, needs, pg in zip(ctx.parents, ctx.needs_input_grad, input_grads):
+                if not needs or pg is None:
+                    continue
+                if pg.shape != parent.data.shape:
+                    pg = unbroadcast(pg, parent.data.shape)
+                if parent._ctx is None:
+                    _accumulate_leaf(parent, pg)
+                else:
+                    key = id(parent)
+                    grads[key] = grads[key] + pg if key in grads else pg
+            if not retain_graph:
+                ctx.saved = None
+                ctx.parents = ()
+                ctx.released = True
+
+    # ---------------------------------------------------------------- arithmetic
+    def _operand(self, other: Any) -> Tensor:
+        """Wrap a Python number or array as a constant of this tensor's dtype (no upcast)."""
+        if isinstance(other, Tensor):
+            return other
+        if isinstance(other, (int, float, bool)):
+            return Tensor._wrap(
+                np.asarray(other, np.result_type(self.data.dtype, other)), False, None
+            )
+        return Tensor._wrap(np.asarray(other), False, None)
+
+    def __add__(self, other: Any) -> Tensor:
+        return ops.Add.apply(self, self._operand(other))
+
+    def __radd__(self, other: Any) -> Tensor:
+        return ops.Add.apply(self._operand(other), self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return ops.Sub.apply(self, self._operand(other))
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return ops.Sub.apply(self._operand(other), self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return ops.Mul.apply(self, self._operand(other))
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return ops.Mul.apply(self._operand(other), self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return ops.Div.apply(self, self._operand(other))
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return ops.Div.apply(self._operand(other), self)
+
+    def __pow__(self, exponent: Any) -> Tensor:
+        if isinstance(exponent, (int, float)):
+            return ops.PowScalar.apply(self, exponent=exponent)
+        return ops.Pow.apply(self, self._operand(exponent))
+
+    def __rpow__(self, base: Any) -> Tensor:
+        return ops.Pow.apply(self._operand(base), self)
+
+    def __neg__(self) -> Tensor:
+        return ops.Neg.apply(self)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return ops.MatMul.apply(self, self._operand(other))
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return ops.MatMul.apply(self._operand(other), self)
+
+    # comparisons give constant boolean tensors (masks, accuracy); no gradient flows
+    def __lt__(self, other: Any) -> Tensor:
+        return Tensor(self.data < _array(other))
+
+    def __le__(self, other: Any) -> Tensor:
+        return Tensor(self.data <= _array(other))
+
+    def __gt__(self, other: Any) -> Tensor:
+        return Tensor(self.data > _array(other))
+
+    def __ge__(self, other: Any) -> Tensor:
+        return Tensor(self.data >= _array(other))
+
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return Tensor(self.data == _array(other))
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return Tensor(self.data != _array(other))
+
+    __hash__ = object.__hash__
+
+    # ---------------------------------------------------------------- reductions
+    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return ops.Sum.apply(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return ops.Mean.apply(self, axis=axis, keepdims=keepdims)
+
+    def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return ops.Max.apply(self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return -ops.Max.apply(-self, axis=axis, keepdims=keepdims)
+
+    def var(self, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
+        return ops.Var.apply(self, axis=axis, keepdims=keepdims, ddof=ddof)
+
+    def argmax(self, axis: int | None = None) -> np.ndarray:
+        return self.data.argmax(axis=axis)
+
+    # ---------------------------------------------------------------- elementwise
+    def exp(self) -> Tensor:
+        return ops.Exp.apply(self)
+
+    def log(self) -> Tensor:
+        return ops.Log.apply(self)
+
+    def sqrt(self) -> Tensor:
+        return ops.Sqrt.apply(self)
+
+    def tanh(self) -> Tensor:
+        return ops.Tanh.apply(self)
+
+    def sigmoid(self) -> Tensor:
+        return ops.Sigmoid.apply(self)
+
+    def relu(self) -> Tensor:
+        return ops.ReLU.apply(self)
+
+    def abs(self) -> Tensor:
+        return ops.Abs.apply(self)
+
+    # ---------------------------------------------------------------- shape
+    def reshape(self, *shape: Any) -> Tensor:
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return ops.Reshape.apply(self, shape=shape)
+
+    def transpose(self, *axes: Any) -> Tensor:
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+            axes = tuple(axes[0])
+        return ops.Transpose.apply(self, axes=axes or None)
+
+    def swapaxes(self, axis1: int, axis2: int) -> Tensor:
+        axes = list(range(self.ndim))
+        axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
+        return ops.Transpose.apply(self, axes=tuple(axes))
+
+    @property
+    def T(self) -> Tensor:
+        return ops.Transpose.apply(self, axes=None)
+
+    def __getitem__(self, index: Any) -> Tensor:
+        return ops.GetItem.apply(self, index=_plain_index(index))
+
+    def masked_fill(self, mask: Any, value: float) -> Tensor:
+        return ops.MaskedFill.apply(self, mask=_array(mask), value=value)
+
+
+def _array(x: Any) -> Any:
+    return x.data if isinstance(x, Tensor) else x
+
+
+def _plain_index(index: Any) -> Any:
+    """Replace Tensors inside an index by their arrays, so NumPy can use it."""
+    if isinstance(index, tuple):
+        return tuple(_array(i) for i in index)
+    return _array(index)
+
+
+def _accumulate_leaf(leaf: Tensor, grad: np.ndarray) -> None:
+    """`leaf.grad += grad`, on a private copy the first time (grads may share memory)."""
+    if leaf.grad is None:
+        leaf.grad = np.array(grad, dtype=leaf.data.dtype, copy=True)
+    else:
+        leaf.grad += grad
+
+
+def _topological_order(root: Tensor) -> list[Tensor]:
+    """Non-leaf tensors of the graph under `root`, each before the tensors it was made from.
+
+    An iterative depth-first search (a stack instead of recursion, so a chain of any
+    length works): a node is emitted after all its inputs, and the list is reversed.
+    """
+    order: list[Tensor] = []
+    visited: set[int] = set()
+    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    while stack:
+        node, inputs_done = stack.pop()
+        if inputs_done:
+            order.append(node)
+            continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        stack.append((node, True))
+        for parent in node._ctx.parents:
+            if parent._ctx is not None and id(parent) not in visited:
+                stack.append((parent, False))
+    order.reverse()
+    return order
+
+
+from minigrad import ops  # noqa: E402  (ops builds on Function and Tensor above)
