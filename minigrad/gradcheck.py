@@ -82,7 +82,8 @@ def gradcheck(
                 np.nanargmax(np.where(np.isfinite(error), error, np.inf)), x.shape
             )
             raise GradcheckError(
-                f"gradient of input {i} (shape {x.shape}) is wrong at index {tuple(map(int, worst))}: "
+                f"gradient of input {i} (shape {x.shape}) is wrong at index "
+                f"{tuple(map(int, worst))}: "
                 f"analytic {analytic[worst]!r}, finite difference {numeric[worst]!r}"
             )
     return True

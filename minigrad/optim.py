@@ -63,7 +63,8 @@ class Optimizer:
         groups = state_dict["param_groups"]
         if len(groups) != len(self.param_groups):
             raise ValueError(
-                f"optimizer state has {len(groups)} parameter groups, this optimizer {len(self.param_groups)}"
+                f"optimizer state has {len(groups)} parameter groups, "
+                f"this optimizer {len(self.param_groups)}"
             )
         for group, saved in zip(self.param_groups, groups):
             group.update(saved)
@@ -209,7 +210,8 @@ class WarmupCosine:
     ) -> None:
         if warmup_steps < 0 or total_steps < warmup_steps:
             raise ValueError(
-                f"WarmupCosine: need 0 <= warmup_steps <= total_steps, got {warmup_steps}, {total_steps}"
+                "WarmupCosine: need 0 <= warmup_steps <= total_steps, "
+                f"got {warmup_steps} and {total_steps}"
             )
         self.optimizer = optimizer
         self.warmup_steps, self.total_steps, self.min_lr = warmup_steps, total_steps, min_lr
