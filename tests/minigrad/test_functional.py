@@ -1,0 +1,216 @@
+"""Fused functions: gradient checks, and equality with their composition from primitives."""
+
+import math
+
+import numpy as np
+import pytest
+
+from minigrad import Tensor, gradcheck, random_tensors
+from minigrad import functional as F
+
+# ------------------------------------------------------------ the same formulas from primitives
+
+
+def composed_softmax(x, axis=-1):
+    e = (x - Tensor(x.data.max(axis=axis, keepdims=True))).exp()
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def composed_log_softmax(x, axis=-1):
+    shifted = x - Tensor(x.data.max(axis=axis, keepdims=True))
+    return shifted - shifted.exp().sum(axis=axis, keepdims=True).log()
+
+
+def composed_cross_entropy(logits, targets, ignore_index=None):
+    logp = composed_log_softmax(logits.reshape(-1, logits.shape[-1]))
+    targets = targets.reshape(-1)
+    keep = np.ones(len(targets), bool) if ignore_index is None else targets != ignore_index
+    picked = logp[np.arange(len(targets))[keep], targets[keep]]
+    return -picked.sum() / max(keep.sum(), 1)
+
+
+def composed_gelu_tanh(x):
+    inner = (x + x * x * x * 0.044715) * math.sqrt(2 / math.pi)
+    return x * 0.5 * (inner.tanh() + 1)
+
+
+def composed_layer_norm(x, w, b, eps=1e-5):
+    mean = x.mean(axis=-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
+    return (x - mean) / (var + eps).sqrt() * w + b
+
+
+def assert_same_values_and_gradients(fused, composed, *inputs):
+    out_fused = fused(*inputs)
+    out_composed = composed(*inputs)
+    np.testing.assert_allclose(out_fused.data, out_composed.data, rtol=1e-10, atol=1e-12)
+    weights = Tensor(np.random.default_rng(99).standard_normal(out_fused.shape))
+    grads = []
+    for fn in (fused, composed):
+        for t in inputs:
+            t.grad = None
+        (fn(*inputs) * weights).sum().backward()
+        grads.append([None if t.grad is None else t.grad.copy() for t in inputs])
+    for g_fused, g_composed in zip(*grads):
+        np.testing.assert_allclose(g_fused, g_composed, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("axis", [-1, 0, 1])
+def test_softmax_equals_composition_and_passes_gradcheck(axis):
+    (x,) = random_tensors((3, 4, 5), seed=0)
+    assert_same_values_and_gradients(
+        lambda x: F.softmax(x, axis), lambda x: composed_softmax(x, axis), x
+    )
+    assert gradcheck(lambda x: F.softmax(x, axis), x)
+
+
+@pytest.mark.parametrize("axis", [-1, 0])
+def test_log_softmax_equals_composition_and_passes_gradcheck(axis):
+    (x,) = random_tensors((3, 5), seed=1)
+    assert_same_values_and_gradients(
+        lambda x: F.log_softmax(x, axis), lambda x: composed_log_softmax(x, axis), x
+    )
+    assert gradcheck(lambda x: F.log_softmax(x, axis), x)
+
+
+def test_softmax_of_huge_logits_does_not_overflow():
+    x = Tensor(np.array([[1000.0, 1000.0], [-1000.0, 0.0]]))
+    np.testing.assert_allclose(F.softmax(x).data, [[0.5, 0.5], [0.0, 1.0]])
+    np.testing.assert_allclose(F.log_softmax(x).data[0], [-math.log(2)] * 2)
+
+
+def test_softmax_of_a_fully_masked_row_is_zero_with_zero_gradient():
+    x = Tensor(np.array([[0.5, -np.inf, 1.0], [-np.inf, -np.inf, -np.inf]]), requires_grad=True)
+    y = F.softmax(x)
+    assert np.all(np.isfinite(y.data)) and np.all(y.data[1] == 0)
+    (y * Tensor(np.arange(6.0).reshape(2, 3))).sum().backward()
+    assert np.all(np.isfinite(x.grad)) and np.all(x.grad[1] == 0) and x.grad[0, 1] == 0
+
+
+@pytest.mark.parametrize("ignore_index", [None, 2])
+def test_cross_entropy_equals_composition_and_passes_gradcheck(ignore_index):
+    (logits,) = random_tensors((2, 3, 4), seed=2)
+    targets = np.array([[0, 2, 3], [1, 2, 0]])
+    fused = lambda x: F.cross_entropy(x, targets, ignore_index)  # noqa: E731
+    composed = lambda x: composed_cross_entropy(x, targets, ignore_index)  # noqa: E731
+    assert_same_values_and_gradients(fused, composed, logits)
+    assert gradcheck(fused, logits)
+
+
+def test_cross_entropy_value_by_hand_and_with_everything_ignored():
+    logits = Tensor(np.log(np.array([[0.25, 0.75], [0.5, 0.5]])), requires_grad=True)
+    loss = F.cross_entropy(logits, np.array([1, 0]))
+    assert loss.item() == pytest.approx(-(math.log(0.75) + math.log(0.5)) / 2)
+    none_kept = F.cross_entropy(logits, np.array([-1, -1]), ignore_index=-1)
+    none_kept.backward()
+    assert none_kept.item() == 0 and np.all(logits.grad == 0)
+
+
+def test_cross_entropy_rejects_bad_targets():
+    logits = Tensor(np.zeros((2, 3)))
+    with pytest.raises(IndexError, match=r"target 3 outside the classes \[0, 3\)"):
+        F.cross_entropy(logits, np.array([0, 3]))
+    with pytest.raises(ValueError, match=r"\(2, 3\).*\(3,\)"):
+        F.cross_entropy(logits, np.array([0, 1, 2]))
+    with pytest.raises(TypeError, match="integer"):
+        F.cross_entropy(logits, np.array([0.0, 1.0]))
+
+
+def test_erf_matches_the_standard_library_to_double_precision():
+    x = np.concatenate([np.linspace(-7, 7, 4001), [0.0, 0.46875, 4.0, 30.0, -30.0, 1e-20]])
+    expected = np.array([math.erf(v) for v in x])
+    np.testing.assert_allclose(F.erf(x), expected, rtol=1e-15, atol=1e-300)
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_values_and_gradcheck(approximate):
+    (x,) = random_tensors((3, 4), seed=3)
+    x.data *= 2
+    if approximate == "none":
+        expected = x.data * 0.5 * (1 + np.vectorize(math.erf)(x.data / math.sqrt(2)))
+    else:
+        u = math.sqrt(2 / math.pi) * (x.data + 0.044715 * x.data**3)
+        expected = 0.5 * x.data * (1 + np.tanh(u))
+    np.testing.assert_allclose(F.gelu(x, approximate).data, expected, rtol=1e-14)
+    assert gradcheck(lambda x: F.gelu(x, approximate), x)
+
+
+def test_gelu_tanh_equals_its_composition():
+    (x,) = random_tensors((4, 5), seed=4)
+    assert_same_values_and_gradients(lambda x: F.gelu(x, "tanh"), composed_gelu_tanh, x)
+
+
+def test_gelu_exact_gradient_is_cdf_plus_x_pdf():
+    (x,) = random_tensors((6,), seed=5)
+    F.gelu(x).sum().backward()
+    cdf = 0.5 * (1 + np.vectorize(math.erf)(x.data / math.sqrt(2)))
+    pdf = np.exp(-0.5 * x.data**2) / math.sqrt(2 * math.pi)
+    np.testing.assert_allclose(x.grad, cdf + x.data * pdf, rtol=1e-13)
+
+
+def test_layer_norm_equals_composition_and_passes_gradcheck():
+    x, w, b = random_tensors((2, 3, 8), (8,), (8,), seed=6)
+    assert_same_values_and_gradients(F.layer_norm, composed_layer_norm, x, w, b)
+    assert gradcheck(lambda x, w, b: F.layer_norm(x, w, b), x, w, b)
+    assert gradcheck(lambda x: F.layer_norm(x), x)
+
+
+def test_layer_norm_rejects_a_weight_of_the_wrong_size():
+    x, w = random_tensors((2, 8), (4,))
+    with pytest.raises(ValueError, match=r"weight of shape \(4,\) != \(8,\)"):
+        F.layer_norm(x, w)
+
+
+def test_linear_equals_composition_and_passes_gradcheck():
+    x, w, b = random_tensors((2, 3, 4), (5, 4), (5,), seed=7)
+    assert_same_values_and_gradients(F.linear, lambda x, w, b: x @ w.T + b, x, w, b)
+    assert gradcheck(F.linear, x, w, b)
+    assert gradcheck(lambda x, w: F.linear(x, w), x, w)
+
+
+def test_linear_shape_mismatch_names_the_shapes():
+    x, w = random_tensors((2, 3), (5, 4))
+    with pytest.raises(ValueError, match=r"\(2, 3\).*\(5, 4\)"):
+        F.linear(x, w)
+
+
+def test_embedding_equals_indexing_and_passes_gradcheck():
+    (table,) = random_tensors((5, 3), seed=8)
+    ids = np.array([[0, 4, 4], [2, 0, 1]])
+    assert_same_values_and_gradients(lambda t: F.embedding(ids, t), lambda t: t[ids], table)
+    assert gradcheck(lambda t: F.embedding(ids, t), table)
+
+
+def test_embedding_out_of_range_names_the_range():
+    (table,) = random_tensors((5, 3))
+    with pytest.raises(IndexError, match=r"id 7 outside the table's range \[0, 5\)"):
+        F.embedding(np.array([1, 7]), table)
+    with pytest.raises(IndexError, match=r"id -1"):
+        F.embedding(np.array([-1]), table)
+
+
+def test_relu_equals_the_method_and_passes_gradcheck():
+    (x,) = random_tensors((4, 3), seed=9)
+    assert_same_values_and_gradients(F.relu, lambda x: x * Tensor(x.data > 0), x)
+    assert gradcheck(F.relu, x)
+
+
+def test_dropout_keeps_the_expected_value_and_masks_its_gradient():
+    x = Tensor(np.ones((200, 200)), requires_grad=True)
+    y = F.dropout(x, 0.25, training=True, rng=np.random.default_rng(0))
+    kept = y.data != 0
+    assert abs(kept.mean() - 0.75) < 0.01
+    np.testing.assert_allclose(y.data[kept], 1 / 0.75)
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad, y.data)
+    assert F.dropout(x, 0.25, training=False) is x
+    (small,) = random_tensors((3, 4), seed=10)
+    assert gradcheck(lambda t: F.dropout(t, 0.5, True, np.random.default_rng(1)), small)
+
+
+def test_dropout_needs_a_generator_and_a_valid_probability():
+    x = Tensor(np.ones(3))
+    with pytest.raises(ValueError, match="rng"):
+        F.dropout(x, 0.1, training=True)
+    with pytest.raises(ValueError, match="1.5"):
+        F.dropout(x, 1.5, training=True, rng=np.random.default_rng(0))
