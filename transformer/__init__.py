@@ -1,0 +1,1 @@
+"""Hand-written transformer layers on minigrad: attention, positional encodings, FFN, MoE, blocks."""
