@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 from hypothesis.extra.numpy import broadcastable_shapes
 
 import minigrad as mg
@@ -32,11 +33,27 @@ def test_binary_op_gradient_with_broadcasting(name, shape_a, shape_b):
     assert gradcheck(BINARY[name], a, b)
 
 
-@settings(max_examples=25, deadline=None)
-@given(shapes=broadcastable_shapes(shape=(2, 3, 2), min_dims=0, max_dims=4, max_side=3))
-def test_mul_gradient_on_any_broadcastable_shape(shapes):
-    a, b = random_tensors((2, 3, 2), shapes, seed=2)
-    assert gradcheck(lambda a, b: a * b + b, a, b)
+@settings(max_examples=30, deadline=None)
+@given(
+    name=st.sampled_from(sorted(BINARY)),
+    shape=broadcastable_shapes(shape=(2, 3, 2), min_dims=0, max_dims=4, max_side=3),
+)
+def test_binary_op_gradient_on_any_broadcastable_shape(name, shape):
+    a, b = random_tensors((2, 3, 2), shape, seed=2)
+    assert gradcheck(BINARY[name], a, b)
+    assert gradcheck(BINARY[name], b, a)
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    batch=broadcastable_shapes(shape=(2, 3), min_dims=0, max_dims=3, max_side=2),
+    n=st.integers(1, 3),
+    k=st.integers(1, 3),
+    m=st.integers(1, 3),
+)
+def test_matmul_gradient_with_any_broadcast_batch(batch, n, k, m):
+    a, b = random_tensors((2, 3, n, k), (*batch, k, m), seed=3)
+    assert gradcheck(lambda a, b: a @ b, a, b)
 
 
 @pytest.mark.parametrize(
