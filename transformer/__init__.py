@@ -1,1 +1,60 @@
-"""Hand-written transformer layers on minigrad: attention, positional encodings, FFN, MoE, blocks."""
+"""Hand-written transformer layers on minigrad: attention, positional encodings, FFN, MoE, blocks.
+
+Read in this order: `attention` (from a weighted average to multi-head attention),
+`positional` (sinusoidal, learned, rotary), `feedforward` (FFN and mixture of experts),
+`blocks` (encoder and decoder blocks, pre-LN and post-LN).
+"""
+
+from transformer.attention import (
+    KVCache,
+    MultiHeadAttention,
+    ScaledDotProductAttention,
+    SingleHeadSelfAttention,
+    attention_from_primitives,
+    causal_mask,
+    dot_product_attention,
+    fixed_mask,
+    padding_mask,
+    ring_attention,
+    scaled_dot_product_attention,
+    sliding_window_mask,
+    strided_mask,
+)
+from transformer.blocks import DecoderBlock, EncoderBlock
+from transformer.feedforward import FeedForward, MoE
+from transformer.positional import (
+    LearnedPositionalEmbedding,
+    RotaryEmbedding,
+    SinusoidalPositionalEncoding,
+    apply_rotary,
+    rotate_half,
+    rotate_pairs,
+    sinusoidal_encoding,
+)
+
+__all__ = [
+    "DecoderBlock",
+    "EncoderBlock",
+    "FeedForward",
+    "KVCache",
+    "LearnedPositionalEmbedding",
+    "MoE",
+    "MultiHeadAttention",
+    "RotaryEmbedding",
+    "ScaledDotProductAttention",
+    "SingleHeadSelfAttention",
+    "SinusoidalPositionalEncoding",
+    "apply_rotary",
+    "attention_from_primitives",
+    "causal_mask",
+    "dot_product_attention",
+    "fixed_mask",
+    "padding_mask",
+    "ring_attention",
+    "rotate_half",
+    "rotate_pairs",
+    "scaled_dot_product_attention",
+    "sinusoidal_encoding",
+    "sliding_window_mask",
+    "strided_mask",
+]

@@ -111,7 +111,9 @@ def fixed_mask(T: int, stride: int, c: int) -> np.ndarray:
     return (j <= i) & (same_block | summary)
 
 
-def padding_mask(lengths_or_ids: Any, pad_id: int | None = None, T: int | None = None) -> np.ndarray:
+def padding_mask(
+    lengths_or_ids: Any, pad_id: int | None = None, T: int | None = None
+) -> np.ndarray:
     """Hide padding keys: shape (B, 1, 1, T), True at real tokens, ready to broadcast.
 
     Either token ids (B, T) with `pad_id` (keys equal to pad_id are masked), or lengths (B,)
