@@ -1,0 +1,151 @@
+"""Learning byte-pair merges from word counts, incrementally.
+
+BPE training repeats one step: find the most frequent adjacent pair of tokens and merge it
+into a new token. Two observations make it fast:
+
+1. A corpus repeats its words. Count each distinct pre-token ("word") once and weight its
+   pairs by how often it occurs, so the work grows with the number of distinct words,
+   not with the length of the text.
+2. A merge changes only the words that contain the merged pair. Keep an index from each
+   pair to the words that contain it and update the pair counts of those words only,
+   instead of re-counting everything after every merge.
+
+The most frequent pair comes from a priority queue (a heap) whose entries may be stale:
+a popped entry whose count no longer matches the current count is pushed back with the
+current count. Counts only ever fall, except for pairs that contain the newest token,
+which are pushed when they are created, so the first up-to-date entry popped is the best.
+
+Tie rule: the pair with the highest count wins; among equal counts, the smallest pair of
+ids ``(left, right)`` wins. The result is therefore fully determined by the word counts.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+
+Pair = tuple[int, int]
+
+
+def count_pairs(words: Sequence[Sequence[int]], counts: Sequence[int]) -> dict[Pair, int]:
+    """How often each adjacent pair occurs, each word's pairs weighted by its count."""
+    pair_counts: dict[Pair, int] = defaultdict(int)
+    for word, count in zip(words, counts):
+        for pair in zip(word, word[1:]):
+            pair_counts[pair] += count
+    return dict(pair_counts)
+
+
+def merge_pair(word: Sequence[int], pair: Pair, new_id: int) -> list[int]:
+    """Replace every occurrence of ``pair`` in ``word``, scanning left to right, by ``new_id``.
+
+    Occurrences do not overlap: ``merge_pair([7, 7, 7], (7, 7), 9) == [9, 7]``.
+    """
+    left, right = pair
+    out = []
+    i, n = 0, len(word)
+    while i < n:
+        if word[i] == left and i + 1 < n and word[i + 1] == right:
+            out.append(new_id)
+            i += 2
+        else:
+            out.append(word[i])
+            i += 1
+    return out
+
+
+def best_pair(pair_counts: Mapping[Pair, int]) -> Pair:
+    """The pair the tie rule picks: highest count, then the smallest ``(left, right)``."""
+    return min(pair_counts, key=lambda pair: (-pair_counts[pair], pair))
+
+
+def train_merges(
+    word_counts: Mapping[bytes, int],
+    num_merges: int,
+    on_merge: Callable[[Pair, int, int], None] | None = None,
+) -> list[Pair]:
+    """Learn up to ``num_merges`` merges from ``{word bytes: count}``.
+
+    Tokens 0..255 are the single bytes; merge ``k`` creates token ``256 + k``. Training
+    stops early when no word has two tokens left to merge. ``on_merge(pair, new_id, count)``
+    is called after each merge (for progress output).
+    """
+    words = [list(word) for word in word_counts]
+    counts = list(word_counts.values())
+    pair_counts: dict[Pair, int] = defaultdict(int)
+    words_with: dict[Pair, set[int]] = defaultdict(set)
+    for index, (word, count) in enumerate(zip(words, counts)):
+        for pair in zip(word, word[1:]):
+            pair_counts[pair] += count
+            words_with[pair].add(index)
+    heap = [(-count, pair) for pair, count in pair_counts.items()]
+    heapq.heapify(heap)
+
+    merges: list[Pair] = []
+    new_id = 256
+    while len(merges) < num_merges and heap:
+        negative_count, pair = heapq.heappop(heap)
+        count = pair_counts.get(pair, 0)
+        if count != -negative_count:  # stale entry: the pair lost occurrences since
+            if count > 0:
+                heapq.heappush(heap, (-count, pair))
+            continue
+        merges.append(pair)
+        created: set[Pair] = set()
+        left, right = pair
+        for index in words_with.pop(pair):
+            word = words[index]
+            weight = counts[index]
+            merged: list[int] = []
+            i, n = 0, len(word)
+            while i < n:
+                try:
+                    i_left = word.index(left, i)
+                except ValueError:
+                    break
+                if i_left + 1 == n or word[i_left + 1] != right:
+                    merged += word[i : i_left + 1]
+                    i = i_left + 1
+                    continue
+                merged += word[i:i_left]
+                # an occurrence of the pair at i_left: only the pairs beside it change
+                if merged:
+                    pair_counts[(word[i_left - 1], left)] -= weight
+                    pair_counts[(merged[-1], new_id)] += weight
+                    words_with[(merged[-1], new_id)].add(index)
+                    created.add((merged[-1], new_id))
+                i = i_left + 2
+                if i < n and not (word[i] == left and i + 1 < n and word[i + 1] == right):
+                    pair_counts[(right, word[i])] -= weight
+                    pair_counts[(new_id, word[i])] += weight
+                    words_with[(new_id, word[i])].add(index)
+                    created.add((new_id, word[i]))
+                merged.append(new_id)
+            merged += word[i:]
+            words[index] = merged
+        del pair_counts[pair]
+        for new in created:
+            heapq.heappush(heap, (-pair_counts[new], new))
+        if on_merge is not None:
+            on_merge(pair, new_id, count)
+        new_id += 1
+    return merges
+
+
+def train_merges_naive(word_counts: Mapping[bytes, int], num_merges: int) -> list[Pair]:
+    """The obvious algorithm: re-count every pair of every word before each merge.
+
+    Same result as ``train_merges``, kept as the slow reference the benchmark compares to.
+    """
+    words = [list(word) for word in word_counts]
+    counts = list(word_counts.values())
+    merges: list[Pair] = []
+    for new_id in range(256, 256 + num_merges):
+        pair_counts = count_pairs(words, counts)
+        if not pair_counts:
+            break
+        pair = best_pair(pair_counts)
+        merges.append(pair)
+        words = [merge_pair(word, pair, new_id) for word in words]
+    return merges
