@@ -127,6 +127,8 @@ class PowScalar(Function):
     def backward(ctx, grad):
         (x,) = ctx.saved
         c = ctx.exponent
+        if c == 0:  # x**0 = 1 is constant; c * x**-1 would give 0 * inf = NaN at x = 0
+            return np.zeros_like(grad)
         return grad * (c * _power(x, c - 1))
 
 
