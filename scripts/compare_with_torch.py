@@ -1,0 +1,612 @@
+"""Compare every minigrad op, fused function and optimizer with PyTorch, in float64.
+
+    PYTHONPATH=/path/to/repo /path/to/venv-with-torch/bin/python scripts/compare_with_torch.py
+
+Each case runs the same function in both frameworks on the same random float64 inputs
+(with broadcasting where the op allows it), back-propagates the same random output
+gradient, and prints the largest relative error of the forward value and of the input
+gradients, each error being max|minigrad - torch| / max|torch| over one tensor. It also
+runs the case in float32 and checks that the output and every gradient stay float32.
+Optimizers take a few steps on the same parameters and gradients.
+
+The exit status is 1 if any error exceeds TOLERANCE (or a case fails to run), else 0.
+This is a developer tool: the project never imports torch, and this script needs it.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections.abc import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as TF
+
+import minigrad as mg
+from minigrad import functional as F
+from minigrad import optim
+
+TOLERANCE = 1e-8
+torch.set_default_dtype(torch.float64)
+rng = np.random.default_rng(0)
+results: list[tuple[str, float, str]] = []  # (name, max relative error, problem or "")
+
+
+def randn(*shape: int) -> np.ndarray:
+    return rng.standard_normal(shape)
+
+
+def positive(*shape: int, low: float = 0.5, high: float = 2.0) -> np.ndarray:
+    return rng.uniform(low, high, shape)
+
+
+def away_from_zero(*shape: int) -> np.ndarray:
+    """Values with |x| >= 0.1, so kinks (relu, abs) are not hit by rounding."""
+    x = randn(*shape)
+    return np.where(np.abs(x) < 0.1, np.sign(x) * 0.1 + x, x)
+
+
+def relative_error(mine: np.ndarray, ref: np.ndarray) -> float:
+    """max|mine - ref| / max|ref| over one tensor; infinities must sit in the same places."""
+    mine, ref = np.asarray(mine, np.float64), np.asarray(ref, np.float64)
+    if mine.shape != ref.shape:
+        raise AssertionError(f"shape {mine.shape} != torch's {ref.shape}")
+    finite = np.isfinite(ref)
+    if not np.array_equal(np.isfinite(mine), finite) or not np.array_equal(
+        mine[~finite], ref[~finite], equal_nan=True
+    ):
+        return float("inf")
+    diff = np.abs(mine[finite] - ref[finite])
+    if diff.size == 0 or diff.max() == 0:
+        return 0.0
+    return float(diff.max() / max(np.abs(ref[finite]).max(), np.abs(mine[finite]).max()))
+
+
+def _outputs(out):
+    return list(out) if isinstance(out, (list, tuple)) else [out]
+
+
+def _backward_mg(outs, grads):
+    if len(outs) == 1:
+        outs[0].backward(grads[0])
+        return
+    total = None
+    for o, g in zip(outs, grads):
+        term = (o * g).sum()
+        total = term if total is None else total + term
+    total.backward()
+
+
+def case(name: str, mg_fn: Callable, torch_fn: Callable, *arrays: np.ndarray) -> None:
+    """Run `mg_fn(*tensors)` and `torch_fn(*tensors)` on the float inputs `arrays`; compare
+    the outputs and the gradients of every input, then check dtypes in float32."""
+    try:
+        xs = [mg.Tensor(a, requires_grad=True) for a in arrays]
+        ts = [torch.tensor(a, requires_grad=True) for a in arrays]
+        outs, touts = _outputs(mg_fn(*xs)), _outputs(torch_fn(*ts))
+        grads = [rng.standard_normal(o.shape) for o in outs]
+        errors = [relative_error(o.data, t.detach().numpy()) for o, t in zip(outs, touts)]
+        if len(outs) != len(touts):
+            raise AssertionError(f"{len(outs)} outputs, torch {len(touts)}")
+        _backward_mg(outs, grads)
+        torch.autograd.backward(touts, [torch.tensor(g) for g in grads])
+        for x, t in zip(xs, ts):
+            mine = np.zeros(x.shape) if x.grad is None else x.grad
+            theirs = np.zeros(x.shape) if t.grad is None else t.grad.numpy()
+            errors.append(relative_error(mine, theirs))
+        problem = _float32_problem(mg_fn, arrays)
+        err = max(errors)
+        results.append((name, err, problem))
+        forward, backward = max(errors[: len(outs)]), max(errors[len(outs) :], default=0.0)
+        status = "FAIL" if err > TOLERANCE or problem else "ok"
+        print(f"{status:4} {name:<44} forward {forward:9.2e}  grad {backward:9.2e}  {problem}")
+    except Exception as error:  # report and go on: one broken op should not hide the rest
+        results.append((name, float("inf"), f"{type(error).__name__}: {error}"))
+        print(f"FAIL {name:<44} {type(error).__name__}: {error}")
+        traceback.print_exc(limit=3, file=sys.stdout)
+
+
+def _float32_problem(mg_fn: Callable, arrays: tuple[np.ndarray, ...]) -> str:
+    """'' if the op keeps float32 inputs float32 in its output and every gradient."""
+    xs = [mg.Tensor(a.astype(np.float32), requires_grad=True) for a in arrays]
+    outs = _outputs(mg_fn(*xs))
+    bad = [f"output {o.dtype}" for o in outs if o.dtype != np.float32]
+    _backward_mg(outs, [np.ones(o.shape, np.float32) for o in outs])
+    bad += [
+        f"grad {i} {x.grad.dtype}"
+        for i, x in enumerate(xs)
+        if x.grad is not None and x.grad.dtype != np.float32
+    ]
+    return "float32 -> " + ", ".join(bad) if bad else ""
+
+
+# --------------------------------------------------------------------- cases
+def arithmetic_cases() -> None:
+    a, b = randn(3, 1, 4), randn(2, 4)
+    case("add (3,1,4) + (2,4)", lambda x, y: x + y, lambda x, y: x + y, a, b)
+    case("sub (3,1,4) - (2,4)", lambda x, y: x - y, lambda x, y: x - y, a, b)
+    case("mul (3,1,4) * (2,4)", lambda x, y: x * y, lambda x, y: x * y, a, b)
+    case("div (3,1,4) / (2,4)", lambda x, y: x / y, lambda x, y: x / y, a, positive(2, 4))
+    case("add scalar: 2.5 + x", lambda x: 2.5 + x, lambda x: 2.5 + x, a)
+    case("sub scalar: x - 2, 3 - x", lambda x: (x - 2, 3 - x), lambda x: (x - 2, 3 - x), a)
+    case("mul scalar: x * 1.5, -2 * x", lambda x: (x * 1.5, -2 * x), lambda x: (x * 1.5, -2 * x), a)
+    case(
+        "div scalar: x / 4, 2 / x",
+        lambda x: (x / 4, 2 / x),
+        lambda x: (x / 4, 2 / x),
+        positive(3, 4),
+    )
+    case("neg", lambda x: -x, lambda x: -x, a)
+    for c in (2, 3, 1, 0.5, -1, -2.0, 2.5, 0):
+        case(
+            f"pow scalar exponent: x ** {c}",
+            lambda x, c=c: x**c,
+            lambda x, c=c: x**c,
+            positive(3, 4),
+        )
+    with_zero = np.array([0.0, 1.5, -2.0, 0.7])
+    for c in (0, 1, 2, 3):
+        case(
+            f"pow scalar exponent at x = 0: x ** {c}",
+            lambda x, c=c: x**c,
+            lambda x, c=c: x**c,
+            with_zero,
+        )
+    case(
+        "pow tensor ** tensor (3,1,4) ** (2,4)",
+        lambda x, y: x**y,
+        lambda x, y: x**y,
+        positive(3, 1, 4),
+        randn(2, 4),
+    )
+    case("pow scalar base: 2.0 ** x", lambda x: 2.0**x, lambda x: 2.0**x, randn(3, 4))
+    case(
+        "pow numpy-array exponent: x ** array",
+        lambda x: x ** np.array([1.5, 2.0, 3.0], x.dtype),
+        lambda x: x ** torch.tensor([1.5, 2.0, 3.0]),
+        positive(2, 3),
+    )
+
+
+def matmul_cases() -> None:
+    shapes = [
+        ((4,), (4,)),
+        ((4,), (4, 3)),
+        ((3, 4), (4,)),
+        ((3, 4), (4, 5)),
+        ((2, 1, 3, 4), (5, 4, 6)),
+        ((2, 3, 4), (4,)),
+        ((4,), (2, 4, 3)),
+        ((2, 3, 4), (4, 5)),
+    ]
+    for sx, sy in shapes:
+        case(f"matmul {sx} @ {sy}", lambda x, y: x @ y, lambda x, y: x @ y, randn(*sx), randn(*sy))
+
+
+def reduction_cases() -> None:
+    x = randn(3, 4, 5)
+    for axis in (None, 0, -1, (0, 2), (1,)):
+        for keepdims in (False, True):
+            dim = tuple(range(3)) if axis is None else axis
+            tag = f"axis={axis}, keepdims={keepdims}"
+            case(
+                f"sum {tag}",
+                lambda x, a=axis, k=keepdims: x.sum(axis=a, keepdims=k),
+                lambda x, d=dim, k=keepdims: x.sum(dim=d, keepdim=k),
+                x,
+            )
+            case(
+                f"mean {tag}",
+                lambda x, a=axis, k=keepdims: x.mean(axis=a, keepdims=k),
+                lambda x, d=dim, k=keepdims: x.mean(dim=d, keepdim=k),
+                x,
+            )
+            case(
+                f"max {tag}",
+                lambda x, a=axis, k=keepdims: x.max(axis=a, keepdims=k),
+                lambda x, d=dim, k=keepdims: x.amax(dim=d, keepdim=k),
+                x,
+            )
+            case(
+                f"min {tag}",
+                lambda x, a=axis, k=keepdims: x.min(axis=a, keepdims=k),
+                lambda x, d=dim, k=keepdims: x.amin(dim=d, keepdim=k),
+                x,
+            )
+            for ddof in (0, 1):
+                case(
+                    f"var ddof={ddof} {tag}",
+                    lambda x, a=axis, k=keepdims, q=ddof: x.var(axis=a, keepdims=k, ddof=q),
+                    lambda x, d=dim, k=keepdims, q=ddof: x.var(dim=d, keepdim=k, correction=q),
+                    x,
+                )
+    ties = np.array([[1.0, 3.0, 3.0, 0.0], [2.0, 2.0, 2.0, 2.0]])
+    case(
+        "max with ties (gradient shared equally, as torch.amax)",
+        lambda x: x.max(axis=1),
+        lambda x: x.amax(dim=1),
+        ties,
+    )
+    case("min with ties", lambda x: x.min(), lambda x: x.amin(), ties)
+
+
+def elementwise_cases() -> None:
+    x = randn(3, 4)
+    case("exp", lambda x: x.exp(), torch.exp, x)
+    case("log", lambda x: x.log(), torch.log, positive(3, 4))
+    case("sqrt", lambda x: x.sqrt(), torch.sqrt, positive(3, 4))
+    case("tanh", lambda x: x.tanh(), torch.tanh, x)
+    case(
+        "sigmoid (incl. |x| = 40)",
+        lambda x: x.sigmoid(),
+        torch.sigmoid,
+        np.concatenate([x.ravel(), [40.0, -40.0, 0.0]]),
+    )
+    case("relu", lambda x: x.relu(), torch.relu, away_from_zero(3, 4))
+    case("F.relu", F.relu, TF.relu, away_from_zero(3, 4))
+    case("abs", lambda x: x.abs(), torch.abs, away_from_zero(3, 4))
+    case(
+        "F.sigmoid, F.tanh",
+        lambda x: (F.sigmoid(x), F.tanh(x)),
+        lambda x: (torch.sigmoid(x), torch.tanh(x)),
+        x,
+    )
+
+
+def shape_cases() -> None:
+    x = randn(2, 3, 4)
+    case("reshape (2,3,4) -> (4, 6)", lambda x: x.reshape(4, 6), lambda x: x.reshape(4, 6), x)
+    case("reshape -> (-1,) tuple", lambda x: x.reshape((-1,)), lambda x: x.reshape(-1), x)
+    case("transpose (2, 0, 1)", lambda x: x.transpose(2, 0, 1), lambda x: x.permute(2, 0, 1), x)
+    case("transpose () reverses", lambda x: x.transpose(), lambda x: x.permute(2, 1, 0), x)
+    case(".T 3-D", lambda x: x.T, lambda x: x.permute(2, 1, 0), x)
+    case(".T 2-D", lambda x: x.T, lambda x: x.T, randn(3, 5))
+    case("swapaxes(0, 2)", lambda x: x.swapaxes(0, 2), lambda x: x.transpose(0, 2), x)
+    case("getitem slices x[1:, ::2, :3]", lambda x: x[1:, ::2, :3], lambda x: x[1:, ::2, :3], x)
+    case("getitem int x[1]", lambda x: x[1], lambda x: x[1], x)
+    case("getitem x[..., None, 2]", lambda x: x[..., None, 2], lambda x: x[..., None, 2], x)
+    idx = np.array([2, 0, 2, 2])
+    case(
+        "getitem int array with repeats x[[2,0,2,2]]",
+        lambda x: x[idx],
+        lambda x: x[torch.tensor(idx)],
+        randn(3, 4),
+    )
+    rows, cols = np.array([0, 1, 0]), np.array([3, 3, 3])
+    case(
+        "getitem x[rows, cols] (repeated element)",
+        lambda x: x[rows, cols],
+        lambda x: x[torch.tensor(rows), torch.tensor(cols)],
+        randn(3, 4),
+    )
+    case(
+        "getitem x[:, [1, 1, 0]]", lambda x: x[:, [1, 1, 0]], lambda x: x[:, [1, 1, 0]], randn(3, 4)
+    )
+    mask = randn(3, 4) > 0
+    case("getitem boolean mask", lambda x: x[mask], lambda x: x[torch.tensor(mask)], randn(3, 4))
+    case(
+        "getitem Tensor index",
+        lambda x: x[mg.Tensor(idx)],
+        lambda x: x[torch.tensor(idx)],
+        randn(3, 4),
+    )
+    case(
+        "concatenate axis=1",
+        lambda a, b: mg.concatenate([a, b], axis=1),
+        lambda a, b: torch.cat([a, b], dim=1),
+        randn(2, 3, 4),
+        randn(2, 1, 4),
+    )
+    case(
+        "concatenate axis=-1, 3 inputs",
+        lambda a, b, c: mg.concatenate([a, b, c], axis=-1),
+        lambda a, b, c: torch.cat([a, b, c], dim=-1),
+        randn(2, 3),
+        randn(2, 1),
+        randn(2, 2),
+    )
+    case(
+        "stack axis=0",
+        lambda a, b: mg.stack([a, b]),
+        lambda a, b: torch.stack([a, b]),
+        randn(3, 4),
+        randn(3, 4),
+    )
+    case(
+        "stack axis=-1",
+        lambda a, b: mg.stack([a, b], axis=-1),
+        lambda a, b: torch.stack([a, b], dim=-1),
+        randn(3, 4),
+        randn(3, 4),
+    )
+    case(
+        "split 3 sections axis=1",
+        lambda x: mg.split(x, 3, axis=1),
+        lambda x: torch.split(x, 2, dim=1),
+        randn(2, 6, 3),
+    )
+    case(
+        "split at [1, 4] axis=-1",
+        lambda x: mg.split(x, [1, 4], axis=-1),
+        lambda x: torch.tensor_split(x, [1, 4], dim=-1),
+        randn(2, 6),
+    )
+    case(
+        "astype(float32) (float32 values, float64 gradient)",
+        lambda x: x.astype(np.float32) * 2,
+        lambda x: x.float() * 2,
+        randn(3, 2),
+    )
+
+
+def selection_cases() -> None:
+    x = randn(2, 3, 4)
+    mask = np.triu(np.ones((3, 4), bool), 1)
+    case(
+        "masked_fill -inf (broadcast mask)",
+        lambda x: x.masked_fill(mask, -np.inf),
+        lambda x: x.masked_fill(torch.tensor(mask), -np.inf),
+        x,
+    )
+    case(
+        "masked_fill 0.5",
+        lambda x: x.masked_fill(mask, 0.5),
+        lambda x: x.masked_fill(torch.tensor(mask), 0.5),
+        x,
+    )
+    cond = randn(3, 1) > 0
+    case(
+        "where(cond (3,1), x (3,4), y (4,))",
+        lambda a, b: mg.where(cond, a, b),
+        lambda a, b: torch.where(torch.tensor(cond), a, b),
+        randn(3, 4),
+        randn(4),
+    )
+    case(
+        "where(cond, x, 0.0)",
+        lambda a: mg.where(cond, a, 0.0),
+        lambda a: torch.where(torch.tensor(cond), a, 0.0),
+        randn(3, 4),
+    )
+    case(
+        "where(cond, 1.5, y)",
+        lambda b: mg.where(cond, 1.5, b),
+        lambda b: torch.where(torch.tensor(cond), 1.5, b),
+        randn(3, 4),
+    )
+
+
+def fused_cases() -> None:
+    x = randn(2, 3, 5)
+    for axis in (-1, 1, 0):
+        case(
+            f"softmax axis={axis}",
+            lambda x, a=axis: F.softmax(x, axis=a),
+            lambda x, a=axis: torch.softmax(x, dim=a),
+            x,
+        )
+        case(
+            f"log_softmax axis={axis}",
+            lambda x, a=axis: F.log_softmax(x, axis=a),
+            lambda x, a=axis: torch.log_softmax(x, dim=a),
+            x,
+        )
+    causal = np.triu(np.ones((3, 5), bool), 1)
+    case(
+        "softmax after masked_fill -inf",
+        lambda x: F.softmax(x.masked_fill(causal, -np.inf)),
+        lambda x: torch.softmax(x.masked_fill(torch.tensor(causal), -np.inf), dim=-1),
+        x,
+    )
+    case(
+        "log_softmax of large logits (1e3 scale)",
+        lambda x: F.log_softmax(x * 1000),
+        lambda x: torch.log_softmax(x * 1000, dim=-1),
+        x,
+    )
+    targets = rng.integers(0, 5, (2, 3))
+    case(
+        "cross_entropy (2,3,5)",
+        lambda x: F.cross_entropy(x, targets),
+        lambda x: TF.cross_entropy(x.reshape(-1, 5), torch.tensor(targets).reshape(-1)),
+        x,
+    )
+    padded = targets.copy()
+    padded[0, 1] = padded[1, 2] = -1
+    case(
+        "cross_entropy ignore_index=-1",
+        lambda x: F.cross_entropy(x, padded, ignore_index=-1),
+        lambda x: TF.cross_entropy(
+            x.reshape(-1, 5), torch.tensor(padded).reshape(-1), ignore_index=-1
+        ),
+        x,
+    )
+    case(
+        "cross_entropy 2-D (N, C), large logits",
+        lambda x: F.cross_entropy(x * 100, targets[0]),
+        lambda x: TF.cross_entropy(x * 100, torch.tensor(targets[0])),
+        randn(3, 5),
+    )
+    wide = randn(4, 7) * 3
+    for approximate in ("tanh", "none"):
+        case(
+            f"gelu approximate={approximate}",
+            lambda x, a=approximate: F.gelu(x, a),
+            lambda x, a=approximate: TF.gelu(x, approximate=a),
+            np.concatenate([wide.ravel(), [0.0, 0.3, -0.47, 0.5, 4.5, -6.0, 9.0]]),
+        )
+    p = 0.3
+    keep = np.random.default_rng(5).random((4, 6)) >= p
+    case(
+        "dropout p=0.3 (reference from the same mask)",
+        lambda x: F.dropout(x, p, rng=np.random.default_rng(5)),
+        lambda x: x * torch.tensor(keep) / (1 - p),
+        randn(4, 6),
+    )
+    case(
+        "dropout training=False is the identity",
+        lambda x: F.dropout(x, p, training=False) * 1,
+        lambda x: x * 1,
+        randn(4, 6),
+    )
+    case(
+        "layer_norm weight+bias (2,3,8)",
+        lambda x, w, b: F.layer_norm(x, w, b),
+        lambda x, w, b: TF.layer_norm(x, (8,), w, b),
+        randn(2, 3, 8) * 3 + 1,
+        randn(8),
+        randn(8),
+    )
+    case(
+        "layer_norm weight only, eps=1e-3",
+        lambda x, w: F.layer_norm(x, w, eps=1e-3),
+        lambda x, w: TF.layer_norm(x, (8,), w, None, eps=1e-3),
+        randn(5, 8),
+        randn(8),
+    )
+    case(
+        "layer_norm no affine",
+        lambda x: F.layer_norm(x),
+        lambda x: TF.layer_norm(x, (8,)),
+        randn(5, 8),
+    )
+    case(
+        "linear with bias (2,3,4) -> 5", F.linear, TF.linear, randn(2, 3, 4), randn(5, 4), randn(5)
+    )
+    case("linear no bias (4,) -> 5", F.linear, TF.linear, randn(4), randn(5, 4))
+    ids = np.array([[1, 3, 1], [0, 3, 3]])
+    case(
+        "embedding ids (2,3) with repeats",
+        lambda w: F.embedding(ids, w),
+        lambda w: TF.embedding(torch.tensor(ids), w),
+        randn(5, 4),
+    )
+
+
+# --------------------------------------------------------------------- optimizers
+def optimizer_case(name: str, make_mg: Callable, make_torch: Callable, steps: int = 4) -> None:
+    try:
+        shapes = [(3, 4), (4,), (2, 1, 3)]
+        start = [randn(*s) for s in shapes]
+        grads = [[randn(*s) for s in shapes] for _ in range(steps)]
+        ps = [mg.Tensor(a.copy(), requires_grad=True) for a in start]
+        ts = [torch.tensor(a.copy(), requires_grad=True) for a in start]
+        opt, topt = make_mg(ps), make_torch(ts)
+        err = 0.0
+        for step_grads in grads:
+            for p, t, g in zip(ps, ts, step_grads):
+                p.grad, t.grad = g.copy(), torch.tensor(g)
+            opt.step()
+            topt.step()
+            err = max([err] + [relative_error(p.data, t.detach().numpy()) for p, t in zip(ps, ts)])
+        ps32 = [mg.Tensor(a.astype(np.float32), requires_grad=True) for a in start]
+        opt32 = make_mg(ps32)
+        for step_grads in grads[:2]:
+            for p, g in zip(ps32, step_grads):
+                p.grad = g.astype(np.float32)
+            opt32.step()
+        bad = [str(p.dtype) for p in ps32 if p.dtype != np.float32]
+        bad += [
+            f"{k} {v.dtype}"
+            for s in opt32.state.values()
+            for k, v in s.items()
+            if isinstance(v, np.ndarray) and v.dtype != np.float32
+        ]
+        problem = "float32 -> " + ", ".join(bad) if bad else ""
+        results.append((name, err, problem))
+        status = "FAIL" if err > TOLERANCE or problem else "ok"
+        print(f"{status:4} {name:<44} params after {steps} steps {err:9.2e}  {problem}")
+    except Exception as error:
+        results.append((name, float("inf"), f"{type(error).__name__}: {error}"))
+        print(f"FAIL {name:<44} {type(error).__name__}: {error}")
+        traceback.print_exc(limit=3, file=sys.stdout)
+
+
+def optimizer_cases() -> None:
+    for kw in (
+        dict(momentum=0.9),
+        dict(momentum=0.9, nesterov=True),
+        dict(momentum=0.9, weight_decay=0.1),
+        dict(momentum=0.8, dampening=0.3),
+        dict(momentum=0.9, nesterov=True, weight_decay=0.05),
+        dict(),
+    ):
+        optimizer_case(
+            f"SGD lr=0.1 {kw}",
+            lambda ps, kw=kw: optim.SGD(ps, lr=0.1, **kw),
+            lambda ts, kw=kw: torch.optim.SGD(ts, lr=0.1, **kw),
+        )
+    for kw in (dict(), dict(weight_decay=0.1), dict(betas=(0.8, 0.99), eps=1e-6)):
+        optimizer_case(
+            f"Adam lr=0.01 {kw}",
+            lambda ps, kw=kw: optim.Adam(ps, lr=0.01, **kw),
+            lambda ts, kw=kw: torch.optim.Adam(ts, lr=0.01, **kw),
+        )
+    for kw in (dict(), dict(weight_decay=0.1), dict(weight_decay=0.0)):
+        optimizer_case(
+            f"AdamW lr=0.01 {kw}",
+            lambda ps, kw=kw: optim.AdamW(ps, lr=0.01, **kw),
+            lambda ts, kw=kw: torch.optim.AdamW(ts, lr=0.01, **kw),
+        )
+    optimizer_case(
+        "Adam param groups (lr per group)",
+        lambda ps: optim.Adam([{"params": ps[:1], "lr": 0.1}, {"params": ps[1:]}], lr=0.01),
+        lambda ts: torch.optim.Adam([{"params": ts[:1], "lr": 0.1}, {"params": ts[1:]}], lr=0.01),
+    )
+
+
+def clip_cases() -> None:
+    for max_norm in (0.5, 100.0):
+        name = f"clip_grad_norm max_norm={max_norm}"
+        grads = [randn(3, 4), randn(5)]
+        ps = [mg.Tensor(np.zeros(g.shape), requires_grad=True) for g in grads]
+        ts = [torch.zeros(g.shape, requires_grad=True) for g in grads]
+        for p, t, g in zip(ps, ts, grads):
+            p.grad, t.grad = g.copy(), torch.tensor(g)
+        norm = optim.clip_grad_norm(ps, max_norm)
+        tnorm = torch.nn.utils.clip_grad_norm_(ts, max_norm)
+        err = max(
+            [relative_error(norm, tnorm.numpy())]
+            + [relative_error(p.grad, t.grad.numpy()) for p, t in zip(ps, ts)]
+        )
+        ps32 = [mg.Tensor(np.zeros(g.shape, np.float32), requires_grad=True) for g in grads]
+        for p, g in zip(ps32, grads):
+            p.grad = g.astype(np.float32)
+        optim.clip_grad_norm(ps32, max_norm)
+        bad = [str(p.grad.dtype) for p in ps32 if p.grad.dtype != np.float32]
+        problem = "float32 -> " + ", ".join(bad) if bad else ""
+        results.append((name, err, problem))
+        status = "FAIL" if err > TOLERANCE or problem else "ok"
+        print(f"{status:4} {name:<44} norm and grads {err:9.2e}  {problem}")
+
+
+def main() -> int:
+    print(
+        f"minigrad vs torch {torch.__version__}, numpy {np.__version__}; float64, "
+        f"tolerance {TOLERANCE:g} relative (max|a - b| / max|b| per tensor)"
+    )
+    for group in (
+        arithmetic_cases,
+        matmul_cases,
+        reduction_cases,
+        elementwise_cases,
+        shape_cases,
+        selection_cases,
+        fused_cases,
+        optimizer_cases,
+        clip_cases,
+    ):
+        group()
+    failed = [(n, e, p) for n, e, p in results if e > TOLERANCE or p]
+    worst = max(results, key=lambda r: r[1])
+    print(
+        f"\n{len(results)} cases, {len(failed)} failed; largest error {worst[1]:.2e} ({worst[0]})"
+    )
+    for name, err, problem in failed:
+        print(f"  FAILED {name}: error {err:.2e} {problem}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
