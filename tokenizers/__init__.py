@@ -14,6 +14,7 @@ from .bpe import BPETokenizer
 from .char import CharTokenizer
 from .patterns import GPT2_PATTERN, GPT4_PATTERN, GPT4O_PATTERN, PATTERNS
 from .word import WordTokenizer
+from .wordpiece import WordPieceEncoding, WordPieceTokenizer
 
 __all__ = [
     "BPETokenizer",
@@ -25,5 +26,7 @@ __all__ = [
     "PATTERNS",
     "Tokenizer",
     "TokenizerFileError",
+    "WordPieceEncoding",
+    "WordPieceTokenizer",
     "WordTokenizer",
 ]

@@ -34,18 +34,17 @@ class DisallowedSpecialTokenError(ValueError):
     """The input contains the text of a special token that was not allowed."""
 
 
-def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
-    """Write ``obj`` as JSON so that ``path`` holds either the old file or the whole new one.
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` so that ``path`` holds either the old file or the whole new one.
 
     The data goes to a temporary file in the same directory, is flushed to disk (fsync) and
     then renamed over ``path``; a rename within one file system is atomic.
     """
     path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, ensure_ascii=False)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -53,6 +52,11 @@ def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
+    """Write ``obj`` as JSON, atomically (see ``write_text_atomic``)."""
+    write_text_atomic(path, json.dumps(obj, ensure_ascii=False))
 
 
 def read_json(path: str | os.PathLike) -> dict[str, Any]:
@@ -212,7 +216,9 @@ class Tokenizer(ABC):
                 try:
                     idx = int(idx)  # numpy integers are welcome
                 except (TypeError, ValueError):
-                    raise TypeError(f"token id at position {position} is not an int: {idx!r}")
+                    raise TypeError(
+                        f"token id at position {position} is not an int: {idx!r}"
+                    ) from None
                 ids[position] = idx
             if not 0 <= idx < size:
                 raise ValueError(

@@ -26,7 +26,7 @@ from typing import Any
 
 import regex
 
-from .base import Tokenizer, TokenizerFileError, require
+from .base import Tokenizer, TokenizerFileError, require, write_json_atomic, write_text_atomic
 from .bpe_trainer import Pair, train_merges
 from .byte_unicode import text_to_token, token_to_text
 from .patterns import pattern_name, resolve_pattern
@@ -510,20 +510,13 @@ class BPETokenizer(Tokenizer):
 
     def save_gpt2(self, vocab_json: str | os.PathLike, merges_txt: str | os.PathLike) -> None:
         """Write the vocabulary and merges in GPT-2's file format (see ``from_gpt2``)."""
-        from .base import write_json_atomic
-
         encoder = {token_to_text(token): idx for idx, token in sorted(self._vocab.items())}
         encoder.update(self.special_tokens)
         write_json_atomic(vocab_json, encoder)
         lines = ["#version: 0.2"]
         for a, b in self.merges:
             lines.append(f"{token_to_text(self._vocab[a])} {token_to_text(self._vocab[b])}")
-        tmp = Path(str(merges_txt) + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write("\n".join(lines) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, merges_txt)
+        write_text_atomic(merges_txt, "\n".join(lines) + "\n")
 
     # ---- files ------------------------------------------------------------------------
 
