@@ -56,11 +56,14 @@ class _Block(Module):
         )
         self.ln_self_attn = LayerNorm(d_model, eps=eps, dtype=dtype)
         if n_experts is None:
-            self.ffn: Module = FeedForward(d_model, ffn_hidden, activation, rng=rng, dtype=dtype)
+            self.ffn: Module = FeedForward(
+                d_model, hidden=ffn_hidden, activation=activation, rng=rng, dtype=dtype
+            )
         else:
             self.ffn = MoE(
-                d_model, n_experts, top_k, ffn_hidden, activation, capacity_factor, rng, dtype
-            )
+                d_model, n_experts, top_k, hidden=ffn_hidden, activation=activation,
+                capacity_factor=capacity_factor, rng=rng, dtype=dtype,
+            )  # fmt: skip
         self.ln_ffn = LayerNorm(d_model, eps=eps, dtype=dtype)
         self.dropout = Dropout(dropout, rng=rng)  # on each sublayer's output
 

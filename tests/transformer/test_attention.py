@@ -205,6 +205,16 @@ def test_multi_head_self_attention_equals_heads_computed_one_by_one():
     np.testing.assert_allclose(out.data, expected, rtol=1e-10, atol=1e-12)
 
 
+def test_multi_head_attention_combines_its_mask_with_the_causal_mask():
+    mha = MultiHeadAttention(8, 2, rng=0, dtype=np.float64)
+    (x,) = random_tensors((2, T, 8), seed=12)
+    padding = padding_mask(np.array([T, 3]))
+    out = mha(x, attn_mask=padding, causal=True)
+    expected = numpy_multi_head(mha, x.data, mask=padding & causal_mask(T))
+    np.testing.assert_allclose(out.data, expected, rtol=1e-10, atol=1e-12)
+    assert np.all(mha.last_attention_weights[1, :, :, 3:] == 0)
+
+
 def test_multi_head_cross_attention_equals_heads_computed_one_by_one():
     mha = MultiHeadAttention(8, 4, cross_attention=True, d_memory=6, rng=1, dtype=np.float64)
     x, memory = random_tensors((2, 3, 8), (2, 4, 6), seed=13)
