@@ -207,6 +207,10 @@ class Tokenizer(ABC):
         """Encode ``text`` ignoring special tokens entirely (their text is ordinary text)."""
         return self._encode_ordinary(text)
 
+    def id_to_token(self, idx: int) -> str:
+        """The text of one token (for display; see each class for the exact form)."""
+        return self.decode([idx])
+
     def _check_ids(self, ids: Iterable[int]) -> list[int]:
         """Return ids as a list, or raise naming the first id that is not in the vocabulary."""
         ids = list(ids)

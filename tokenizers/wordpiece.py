@@ -64,20 +64,27 @@ class WordPieceTokenizer(Tokenizer):
 
     def _set_vocab(self, vocab: Sequence[str] | Mapping[str, int]) -> None:
         if isinstance(vocab, Mapping):
-            token_to_id = dict(vocab)
+            token_ids = dict(vocab)
         else:
-            token_to_id = {}
+            token_ids = {}
             for idx, token in enumerate(vocab):
-                token_to_id.setdefault(token, idx)
-        if self.unk_token not in token_to_id:
+                token_ids.setdefault(token, idx)
+        if self.unk_token not in token_ids:
             raise ValueError(f"the vocabulary has no unknown token {self.unk_token!r}")
-        self.token_to_id = token_to_id
-        self.id_to_token = {idx: token for token, idx in token_to_id.items()}
+        bad = [
+            (t, i)
+            for t, i in token_ids.items()
+            if not isinstance(t, str) or not isinstance(i, int) or isinstance(i, bool) or i < 0
+        ]
+        if bad:
+            raise ValueError(f"vocabulary entries must be str -> int >= 0, got {bad[0]!r}")
+        self.vocab: dict[str, int] = token_ids
+        self._id_to_token = {idx: token for token, idx in token_ids.items()}
         self._cache: dict[str, list[int]] = {}
         named = (*BERT_SPECIAL_TOKENS, self.unk_token, self.cls_token, self.sep_token)
         self.special_tokens = {}
         self._special_pattern = None
-        self.register_special_tokens({t: token_to_id[t] for t in named if t in token_to_id})
+        self.register_special_tokens({t: token_ids[t] for t in named if t in token_ids})
 
     def train(
         self,
@@ -121,12 +128,16 @@ class WordPieceTokenizer(Tokenizer):
 
     def save_vocab(self, path: str | os.PathLike) -> None:
         """Write ``vocab.txt`` (token per line in id order), readable by ``from_vocab``."""
-        tokens = [self.id_to_token.get(i, f"[unused_{i}]") for i in range(self.vocab_size)]
+        tokens = [self._id_to_token.get(i, f"[unused_{i}]") for i in range(self.vocab_size)]
         write_text_atomic(path, "\n".join(tokens) + "\n")
+
+    def id_to_token(self, idx: int) -> str:
+        """The vocabulary entry of ``idx``, ``##`` included."""
+        return self._id_to_token[self._check_ids([idx])[0]]
 
     @property
     def vocab_size(self) -> int:
-        return max(self.id_to_token) + 1
+        return max(self._id_to_token) + 1
 
     # ---- encoding ---------------------------------------------------------------------
 
@@ -142,7 +153,7 @@ class WordPieceTokenizer(Tokenizer):
         while start < len(word):
             for end in range(len(word), start, -1):
                 piece = word[start:end] if start == 0 else self.continuing_prefix + word[start:end]
-                if piece in self.token_to_id:
+                if piece in self.vocab:
                     break
             else:
                 return [self.unk_token]
@@ -160,7 +171,7 @@ class WordPieceTokenizer(Tokenizer):
         for word in split_words(self.normalize(text)):
             word_ids = cache.get(word)
             if word_ids is None:
-                word_ids = [self.token_to_id[p] for p in self.word_pieces(word)]
+                word_ids = [self.vocab[p] for p in self.word_pieces(word)]
                 if len(cache) >= 65536:
                     cache.clear()
                 cache[word] = word_ids
@@ -196,13 +207,13 @@ class WordPieceTokenizer(Tokenizer):
             cls, sep = self._special_id(self.cls_token), self._special_id(self.sep_token)
             a, b = [cls, *a, sep], [*b, sep]
         ids = a + b
-        tokens = [self.id_to_token[i] for i in ids]
+        tokens = [self._id_to_token[i] for i in ids]
         return WordPieceEncoding(ids, [0] * len(a) + [1] * len(b), tokens)
 
     def _special_id(self, token: str) -> int:
-        if token not in self.token_to_id:
+        if token not in self.vocab:
             raise ValueError(f"the vocabulary has no {token!r}, needed by add_special_tokens=True")
-        return self.token_to_id[token]
+        return self.vocab[token]
 
     # ---- decoding ---------------------------------------------------------------------
 
@@ -217,11 +228,11 @@ class WordPieceTokenizer(Tokenizer):
         specials = set(self.special_tokens.values())
         words: list[str] = []
         for position, idx in enumerate(ids):
-            if idx not in self.id_to_token:
+            if idx not in self._id_to_token:
                 raise ValueError(f"token id {idx} at position {position} is not in the vocabulary")
             if skip_special_tokens and idx in specials:
                 continue
-            token = self.id_to_token[idx]
+            token = self._id_to_token[idx]
             if token.startswith(self.continuing_prefix) and words:
                 words[-1] += token[len(self.continuing_prefix) :]
             else:
@@ -235,7 +246,7 @@ class WordPieceTokenizer(Tokenizer):
 
     def _to_dict(self) -> dict[str, Any]:
         return {
-            "vocab": self.token_to_id,
+            "vocab": self.vocab,
             "lowercase": self.lowercase,
             "strip_accents": self.strip_accents,
             "unk_token": self.unk_token,
