@@ -8,6 +8,7 @@ to each input's shape in one place (`unbroadcast`). A backward never writes into
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,9 +25,13 @@ def _normalize_axis(axis: Any, ndim: int) -> tuple[int, ...]:
     return tuple(a % ndim if ndim else a for a in axis)
 
 
-def _expand_reduced(grad: np.ndarray, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
-    """Put back the reduced axes as size 1, so `grad` broadcasts against the input."""
-    return grad if keepdims else np.expand_dims(grad, axes)
+def _kept_shape(shape: tuple[int, ...], axis: Any) -> tuple[int, ...]:
+    """The shape of a reduction over `axis` with keepdims=True: reduced axes stay, as size 1.
+    `grad.reshape(kept_shape)` puts them back, so the gradient broadcasts against the input."""
+    if axis is None:
+        return (1,) * len(shape)
+    axes = _normalize_axis(axis, len(shape))
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
 
 
 # --------------------------------------------------------------------- arithmetic
@@ -149,6 +154,19 @@ class Pow(Function):
         return gx, gy
 
 
+def _matmul_error(x_shape: tuple[int, ...], y_shape: tuple[int, ...]) -> str:
+    """Say which rule a failed `x @ y` broke, in the shapes' own terms."""
+    if not x_shape or not y_shape:
+        return f"matmul needs at least 1-D operands, got shapes {x_shape} and {y_shape}"
+    k_y = y_shape[0] if len(y_shape) == 1 else y_shape[-2]
+    if x_shape[-1] != k_y:
+        return (
+            f"matmul shape mismatch: {x_shape} @ {y_shape} "
+            f"(inner dimensions {x_shape[-1]} and {k_y} differ)"
+        )
+    return f"matmul shape mismatch: batch axes of {x_shape} and {y_shape} do not broadcast"
+
+
 class MatMul(Function):
     """Z = X @ Y;  dL/dX = G @ Y^T,  dL/dY = X^T @ G (over the last two axes).
 
@@ -159,22 +177,10 @@ class MatMul(Function):
 
     @staticmethod
     def forward(ctx, x, y):
-        if x.ndim == 0 or y.ndim == 0:
-            raise ValueError(
-                f"matmul needs at least 1-D operands, got shapes {x.shape} and {y.shape}"
-            )
-        k_y = y.shape[0] if y.ndim == 1 else y.shape[-2]
-        if x.shape[-1] != k_y:
-            raise ValueError(
-                f"matmul shape mismatch: {x.shape} @ {y.shape} "
-                f"(inner dimensions {x.shape[-1]} and {k_y} differ)"
-            )
         try:
             z = x @ y
         except ValueError as error:
-            raise ValueError(
-                f"matmul shape mismatch: batch axes of {x.shape} and {y.shape} do not broadcast"
-            ) from error
+            raise ValueError(_matmul_error(x.shape, y.shape)) from error
         ctx.save_for_backward(x, y)
         return z
 
@@ -193,11 +199,11 @@ class MatMul(Function):
             g = grad  # (..., n, m)
         gx = gy = None
         if ctx.needs_input_grad[0]:
-            gx = g @ np.swapaxes(y2, -1, -2)  # (..., n, k)
+            gx = g @ y2.swapaxes(-1, -2)  # (..., n, k)
             if x.ndim == 1:
                 gx = gx[..., 0, :]
         if ctx.needs_input_grad[1]:
-            gy = np.swapaxes(x2, -1, -2) @ g  # (..., k, m)
+            gy = x2.swapaxes(-1, -2) @ g  # (..., k, m)
             if y.ndim == 1:
                 gy = gy[..., 0]
         return gx, gy
@@ -222,13 +228,13 @@ class Sum(Function):
 
     @staticmethod
     def forward(ctx, x, axis, keepdims):
-        ctx.shape, ctx.keepdims = x.shape, keepdims
-        ctx.axes = _normalize_axis(axis, x.ndim)
-        return np.sum(x, axis=axis, keepdims=keepdims)
+        ctx.shape = x.shape
+        ctx.kept_shape = _kept_shape(x.shape, axis)
+        return x.sum(axis=axis, keepdims=keepdims)
 
     @staticmethod
     def backward(ctx, grad):
-        return np.broadcast_to(_expand_reduced(grad, ctx.axes, ctx.keepdims), ctx.shape)
+        return np.broadcast_to(grad.reshape(ctx.kept_shape), ctx.shape)
 
 
 class Mean(Function):
@@ -236,15 +242,14 @@ class Mean(Function):
 
     @staticmethod
     def forward(ctx, x, axis, keepdims):
-        ctx.shape, ctx.keepdims = x.shape, keepdims
-        ctx.axes = _normalize_axis(axis, x.ndim)
-        ctx.count = int(np.prod([x.shape[a] for a in ctx.axes]))
-        return np.mean(x, axis=axis, keepdims=keepdims)
+        ctx.shape = x.shape
+        ctx.kept_shape = _kept_shape(x.shape, axis)
+        ctx.count = x.size // max(math.prod(ctx.kept_shape), 1)
+        return x.mean(axis=axis, keepdims=keepdims)
 
     @staticmethod
     def backward(ctx, grad):
-        g = _expand_reduced(grad, ctx.axes, ctx.keepdims) / ctx.count
-        return np.broadcast_to(g, ctx.shape)
+        return np.broadcast_to(grad.reshape(ctx.kept_shape) / ctx.count, ctx.shape)
 
 
 class Max(Function):
@@ -252,9 +257,8 @@ class Max(Function):
 
     @staticmethod
     def forward(ctx, x, axis, keepdims):
-        ctx.keepdims = keepdims
         ctx.axes = _normalize_axis(axis, x.ndim)
-        z = np.max(x, axis=axis, keepdims=True)
+        z = x.max(axis=axis, keepdims=True)
         ctx.save_for_backward(x, z)
         return z if keepdims else np.squeeze(z, axis=ctx.axes)
 
@@ -262,8 +266,8 @@ class Max(Function):
     def backward(ctx, grad):
         x, z = ctx.saved
         is_max = x == z
-        ties = is_max.sum(axis=ctx.axes, keepdims=True)
-        return is_max * (_expand_reduced(grad, ctx.axes, ctx.keepdims) / ties)
+        ties = is_max.sum(axis=ctx.axes, keepdims=True, dtype=grad.dtype)
+        return is_max * (grad.reshape(z.shape) / ties)
 
 
 class Var(Function):
@@ -271,21 +275,20 @@ class Var(Function):
 
     @staticmethod
     def forward(ctx, x, axis, keepdims, ddof):
-        ctx.keepdims = keepdims
-        ctx.axes = _normalize_axis(axis, x.ndim)
-        n = int(np.prod([x.shape[a] for a in ctx.axes]))
+        axes = _normalize_axis(axis, x.ndim)
+        ctx.kept_shape = _kept_shape(x.shape, axes)
+        n = x.size // max(math.prod(ctx.kept_shape), 1)
         if n - ddof <= 0:
             raise ValueError(f"var over {n} elements with ddof={ddof} divides by {n - ddof}")
-        centered = x - x.mean(axis=ctx.axes, keepdims=True)
+        centered = x - x.mean(axis=axes, keepdims=True)
         ctx.save_for_backward(centered)
         ctx.divisor = n - ddof
-        return np.sum(centered * centered, axis=axis, keepdims=keepdims) / ctx.divisor
+        return (centered * centered).sum(axis=axis, keepdims=keepdims) / ctx.divisor
 
     @staticmethod
     def backward(ctx, grad):
         (centered,) = ctx.saved
-        g = _expand_reduced(grad, ctx.axes, ctx.keepdims)
-        return g * centered * (2 / ctx.divisor)
+        return grad.reshape(ctx.kept_shape) * centered * (2 / ctx.divisor)
 
 
 # --------------------------------------------------------------------- elementwise
