@@ -64,8 +64,8 @@ class Function:
     @classmethod
     def apply(cls, *inputs: Tensor, **options: Any) -> Tensor:
         ctx = cls.__new__(cls)
-        requires_grad = _grad_enabled and any(t.requires_grad for t in inputs)
-        ctx.needs_input_grad = tuple(t.requires_grad for t in inputs) if requires_grad else None
+        ctx.needs_input_grad = tuple([t.requires_grad for t in inputs])
+        requires_grad = _grad_enabled and any(ctx.needs_input_grad)
         out = cls.forward(ctx, *[t.data for t in inputs], **options)
         if not requires_grad:
             return Tensor._wrap(out, False, None)
@@ -184,7 +184,7 @@ class Tensor:
                     f"backward() without a gradient argument needs a scalar, got shape "
                     f"{self.shape}; pass grad= with the same shape"
                 )
-            grad = np.ones_like(self.data)
+            grad = np.ones(self.shape, self.dtype)
         else:
             grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad, self.dtype)
             if grad.shape != self.shape:
