@@ -189,6 +189,8 @@ def numpy_multi_head(mha, x, memory=None, mask=None):
     else:
         qkv_ = x @ mha.qkv.weight.data.T + mha.qkv.bias.data
         q, k, v = qkv_[..., :C], qkv_[..., C : 2 * C], qkv_[..., 2 * C :]
+    if mask is not None and mask.ndim == 4:
+        mask = mask[:, 0]  # (B, 1, T_q, T_k): the same for every head -> (B, T_q, T_k)
     heads = []
     for h in range(H):
         part = slice(h * D, (h + 1) * D)
