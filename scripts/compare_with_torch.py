@@ -108,8 +108,13 @@ def case(name: str, mg_fn: Callable, torch_fn: Callable, *arrays: np.ndarray) ->
 
 
 def _float32_problem(mg_fn: Callable, arrays: tuple[np.ndarray, ...]) -> str:
-    """'' if the op keeps float32 inputs float32 in its output and every gradient."""
-    xs = [mg.Tensor(a.astype(np.float32), requires_grad=True) for a in arrays]
+    """'' if the op keeps float32 inputs float32 in its output and in the gradients its
+    backward returns. The inputs pass through `x * 1` with retain_grad, so each gradient is
+    seen as the op returned it (a leaf's .grad would be cast to the leaf's dtype)."""
+    leaves = [mg.Tensor(a.astype(np.float32), requires_grad=True) for a in arrays]
+    xs = [leaf * 1 for leaf in leaves]
+    for x in xs:
+        x.retain_grad()
     outs = _outputs(mg_fn(*xs))
     bad = [f"output {o.dtype}" for o in outs if o.dtype != np.float32]
     _backward_mg(outs, [np.ones(o.shape, np.float32) for o in outs])
