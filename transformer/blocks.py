@@ -29,7 +29,8 @@ from transformer.positional import RotaryEmbedding
 
 
 class _Block(Module):
-    """What both blocks share: self-attention, an FFN or MoE, their norms, the residual rule."""
+    """The sublayers in order (self-attention, cross-attention if any, FFN or MoE), each with
+    its LayerNorm, and the residual rule that wraps them."""
 
     def __init__(
         self,
@@ -43,6 +44,8 @@ class _Block(Module):
         top_k: int,
         capacity_factor: float | None,
         rotary: RotaryEmbedding | None,
+        cross_attention: bool,
+        d_memory: int | None,
         eps: float,
         rng: np.random.Generator,
         dtype: Any,
@@ -55,6 +58,13 @@ class _Block(Module):
             d_model, n_head, dropout=dropout, rotary=rotary, rng=rng, dtype=dtype
         )
         self.ln_self_attn = LayerNorm(d_model, eps=eps, dtype=dtype)
+        self.has_cross_attention = cross_attention
+        if cross_attention:
+            self.cross_attn = MultiHeadAttention(
+                d_model, n_head, cross_attention=True, d_memory=d_memory, dropout=dropout,
+                rng=rng, dtype=dtype,
+            )  # fmt: skip
+            self.ln_cross_attn = LayerNorm(d_model, eps=eps, dtype=dtype)
         if n_experts is None:
             self.ffn: Module = FeedForward(
                 d_model, hidden=ffn_hidden, activation=activation, rng=rng, dtype=dtype
@@ -118,7 +128,7 @@ class EncoderBlock(_Block):
     ) -> None:
         super().__init__(
             d_model, n_head, ffn_hidden, dropout, norm, activation, n_experts, top_k,
-            capacity_factor, None, eps, make_rng(rng), dtype,
+            capacity_factor, None, False, None, eps, make_rng(rng), dtype,
         )  # fmt: skip
 
     def forward(self, x: Tensor, attn_mask: Any = None) -> Tensor:
@@ -153,18 +163,10 @@ class DecoderBlock(_Block):
         rng: RngLike = None,
         dtype: Any = np.float32,
     ) -> None:
-        rng = make_rng(rng)
         super().__init__(
             d_model, n_head, ffn_hidden, dropout, norm, activation, n_experts, top_k,
-            capacity_factor, rotary, eps, rng, dtype,
+            capacity_factor, rotary, cross_attention, d_memory, eps, make_rng(rng), dtype,
         )  # fmt: skip
-        self.has_cross_attention = cross_attention
-        if cross_attention:
-            self.cross_attn = MultiHeadAttention(
-                d_model, n_head, cross_attention=True, d_memory=d_memory, dropout=dropout,
-                rng=rng, dtype=dtype,
-            )  # fmt: skip
-            self.ln_cross_attn = LayerNorm(d_model, eps=eps, dtype=dtype)
 
     def forward(
         self,
