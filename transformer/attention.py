@@ -41,7 +41,7 @@ def dot_product_attention(x: Tensor, mask: Any = None) -> Tensor:
 
     Every position is its own query, key and value: the output at t is a weighted average
     of all x[s], with weights growing with the similarity x[t] . x[s]. With nothing to
-    learn, a position mostly attends to itself; the learned projections of step 4 let a
+    learn, a position tends to attend most to itself; the learned projections of step 4 let a
     query look for something other than itself.
     """
     return scaled_dot_product_attention(x, x, x, mask)
