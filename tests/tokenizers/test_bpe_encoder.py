@@ -17,6 +17,9 @@ from tokenizers import BPETokenizer, DisallowedSpecialTokenError, Tokenizer, Tok
 from tokenizers.bpe import merge_by_rank, merge_by_rank_heap
 from tokenizers.byte_unicode import bytes_to_unicode
 
+WITH_FIXTURES = {"deadline": None, "suppress_health_check": [HealthCheck.function_scoped_fixture]}
+"""Hypothesis settings for tests that also take (session-scoped, read-only) fixtures."""
+
 VARIED_TEXTS = [
     "",
     "Hello, world!",
