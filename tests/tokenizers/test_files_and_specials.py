@@ -1,0 +1,148 @@
+"""The shared interface: special tokens as tiktoken treats them, and safe JSON files."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+import tokenizers.base as base
+from tokenizers import (
+    BPETokenizer,
+    CharTokenizer,
+    DisallowedSpecialTokenError,
+    Tokenizer,
+    TokenizerFileError,
+    WordTokenizer,
+)
+
+
+@pytest.fixture
+def char_with_specials() -> CharTokenizer:
+    return CharTokenizer().train("abc <>|", special_tokens=["<|a|>", "<|ab|>"])
+
+
+def test_special_token_text_is_an_error_by_default_naming_the_token(char_with_specials):
+    with pytest.raises(DisallowedSpecialTokenError, match=r"'<\|ab\|>' at index 2"):
+        char_with_specials.encode("ab<|ab|>c")
+
+
+def test_allowed_special_tokens_become_their_ids(char_with_specials):
+    ids = char_with_specials.encode("a<|ab|>b<|a|>", allowed_special="all")
+    specials = char_with_specials.special_tokens
+    assert ids == [
+        char_with_specials.encode("a")[0],
+        specials["<|ab|>"],
+        char_with_specials.encode("b")[0],
+        specials["<|a|>"],
+    ]
+
+
+def test_only_the_allowed_ones_are_let_through(char_with_specials):
+    with pytest.raises(DisallowedSpecialTokenError, match=r"<\|a\|>"):
+        char_with_specials.encode("<|ab|><|a|>", allowed_special={"<|ab|>"})
+    ids = char_with_specials.encode(
+        "<|ab|><|a|>", allowed_special={"<|ab|>"}, disallowed_special=()
+    )
+    assert ids[0] == char_with_specials.special_tokens["<|ab|>"]
+    assert len(ids) == 1 + len("<|a|>")
+
+
+def test_disallowed_special_empty_encodes_special_text_as_ordinary_text(char_with_specials):
+    assert char_with_specials.encode("<|a|>", disallowed_special=()) == (
+        char_with_specials.encode_ordinary("<|a|>")
+    )
+    assert len(char_with_specials.encode_ordinary("<|a|>")) == 5
+
+
+def test_allowed_special_must_name_registered_tokens(char_with_specials):
+    with pytest.raises(ValueError, match="unregistered special tokens"):
+        char_with_specials.encode("x", allowed_special={"<|nope|>"})
+
+
+def test_special_ids_decode_to_their_names(char_with_specials):
+    ids = char_with_specials.encode("a<|a|>", allowed_special="all")
+    assert char_with_specials.decode(ids) == "a<|a|>"
+
+
+def test_save_is_atomic_when_writing_fails(tmp_path, monkeypatch):
+    path = tmp_path / "tok.json"
+    CharTokenizer().train("old").save(path)
+    before = path.read_bytes()
+
+    def crash(*args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(base.os, "replace", crash)
+    with pytest.raises(OSError, match="disk full"):
+        CharTokenizer().train("something new").save(path)
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["tok.json"]  # no temporary file left behind
+
+
+def test_saved_file_is_plain_json(tmp_path):
+    path = tmp_path / "tok.json"
+    WordTokenizer().train("plain json, no pickle").save(path)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert data["type"] == "WordTokenizer" and data["format_version"] == 1
+    assert data["words"][:2] == [",", "json"]
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="tokenizer file not found: .*nope.json"):
+        Tokenizer.load(tmp_path / "nope.json")
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("{not json", "is not a valid JSON tokenizer file"),
+        ("[1, 2]", "must hold a JSON object"),
+        ('{"format_version": 1}', "missing field 'type'"),
+        ('{"type": "Nope", "format_version": 1}', "unknown tokenizer type 'Nope'"),
+        ('{"type": "BPETokenizer", "format_version": 99}', "format_version 99 is not supported"),
+        (
+            '{"type": "BPETokenizer", "format_version": 1, "pattern": "gpt4", "merges": [[1]],'
+            ' "special_tokens": {}}',
+            "merge 0 should be two ids of earlier tokens",
+        ),
+        (
+            '{"type": "BPETokenizer", "format_version": 1, "pattern": "gpt4",'
+            ' "merges": [[1, 999]], "special_tokens": {}}',
+            "merge 0 should be two ids of earlier tokens",
+        ),
+        (
+            '{"type": "BPETokenizer", "format_version": 1, "pattern": "gpt4",'
+            ' "ranks": [["!!", 0]], "special_tokens": {}}',
+            "ranks entry 0 should be",
+        ),
+        (
+            '{"type": "CharTokenizer", "format_version": 1, "chars": "abc",'
+            ' "unk_token": "<unk>", "special_tokens": {}}',
+            "field 'chars' should be list, found str",
+        ),
+        (
+            '{"type": "CharTokenizer", "format_version": 1, "chars": ["ab"],'
+            ' "unk_token": "<unk>", "special_tokens": {}}',
+            "single characters",
+        ),
+        (
+            '{"type": "WordTokenizer", "format_version": 1, "words": ["a"],'
+            ' "unk_token": "<unk>", "lowercase": false}',
+            "missing field 'special_tokens'",
+        ),
+    ],
+)
+def test_malformed_files_name_the_problem(tmp_path, content, message):
+    path = tmp_path / "bad.json"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(TokenizerFileError, match=message):
+        Tokenizer.load(path)
+
+
+def test_loading_the_wrong_class_is_an_error(tmp_path):
+    path = tmp_path / "char.json"
+    CharTokenizer().train("abc").save(path)
+    with pytest.raises(TokenizerFileError, match="holds a CharTokenizer, not a BPETokenizer"):
+        BPETokenizer.load(path)
