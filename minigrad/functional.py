@@ -19,10 +19,10 @@ from minigrad.tensor import Function, Tensor
 def _stable_softmax(x: np.ndarray, axis: int) -> np.ndarray:
     """exp(x - max) / sum(exp(x - max)): subtracting the max keeps exp from overflowing;
     a row that is all -inf (every key masked) gives zeros instead of NaN."""
-    shifted = x - _finite_max(x, axis)
-    e = np.exp(shifted)
+    e = np.exp(x - _finite_max(x, axis))
     total = e.sum(axis=axis, keepdims=True)
-    return e / np.where(total == 0, np.ones((), total.dtype), total)
+    e /= np.where(total == 0, np.ones((), total.dtype), total)  # in place: e is ours
+    return e
 
 
 def _finite_max(x: np.ndarray, axis: int) -> np.ndarray:
@@ -43,8 +43,9 @@ class Softmax(Function):
     @staticmethod
     def backward(ctx, grad):
         (y,) = ctx.saved
-        gy = grad * y
-        return gy - y * gy.sum(axis=ctx.axis, keepdims=True)
+        gx = grad * y
+        gx -= y * gx.sum(axis=ctx.axis, keepdims=True)
+        return gx
 
 
 class LogSoftmax(Function):
@@ -84,22 +85,24 @@ class CrossEntropy(Function):
             bad = kept[(kept < 0) | (kept >= n_classes)][0]
             raise IndexError(f"cross_entropy: target {bad} outside the classes [0, {n_classes})")
         safe_targets = np.where(keep, targets1, 0)
-        shifted = logits2 - logits2.max(axis=1, keepdims=True)
-        log_total = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
         rows = np.arange(len(targets1))
-        nll = log_total[:, 0] - shifted[rows, safe_targets]  # (N,)
+        shifted = logits2 - logits2.max(axis=1, keepdims=True)
+        probs = np.exp(shifted)  # (N, C), normalized in place below
+        total = probs.sum(axis=1, keepdims=True)
+        nll = np.log(total[:, 0]) - shifted[rows, safe_targets]  # (N,)
+        probs /= total
         n_kept = max(int(keep.sum()), 1)
-        ctx.save_for_backward(shifted, log_total, safe_targets, keep)
+        ctx.save_for_backward(probs, safe_targets, keep)
         ctx.shape, ctx.n_kept = logits.shape, n_kept
         return np.asarray((nll * keep).sum() / n_kept, dtype=logits.dtype)
 
     @staticmethod
     def backward(ctx, grad):
-        shifted, log_total, targets, keep = ctx.saved
-        probs = np.exp(shifted - log_total)  # (N, C) softmax
-        probs[np.arange(len(targets)), targets] -= 1
-        scale = (grad / ctx.n_kept) * keep[:, None]
-        return (probs * scale.astype(probs.dtype)).reshape(ctx.shape)
+        probs, targets, keep = ctx.saved
+        scale = ((grad / ctx.n_kept) * keep[:, None]).astype(probs.dtype)  # (N, 1)
+        gx = probs * scale
+        gx[np.arange(len(targets)), targets] -= scale[:, 0]  # softmax - onehot, scaled
+        return gx.reshape(ctx.shape)
 
 
 # Cody (1969), "Rational Chebyshev approximations for the error function": near-minimax
@@ -220,11 +223,11 @@ class LayerNorm(Function):
 
     @staticmethod
     def forward(ctx, x, *weight_and_bias, eps):
-        mean = x.mean(axis=-1, keepdims=True)
-        centered = x - mean
+        centered = x - x.mean(axis=-1, keepdims=True)
         var = (centered * centered).mean(axis=-1, keepdims=True)
         rstd = 1 / np.sqrt(var + eps)  # (..., 1)
-        xhat = centered * rstd
+        xhat = centered
+        xhat *= rstd  # in place: centered is not needed any more
         ctx.save_for_backward(xhat, rstd, *weight_and_bias)
         y = xhat
         if weight_and_bias:
@@ -239,10 +242,10 @@ class LayerNorm(Function):
         lead = tuple(range(grad.ndim - 1))
         gh = grad * weight_and_bias[0] if weight_and_bias else grad
         gx = None
-        if ctx.needs_input_grad[0]:
-            mean_gh = gh.mean(axis=-1, keepdims=True)
-            mean_gh_xhat = (gh * xhat).mean(axis=-1, keepdims=True)
-            gx = rstd * (gh - mean_gh - xhat * mean_gh_xhat)
+        if ctx.needs_input_grad[0]:  # rstd * (gh - mean(gh) - xhat * mean(gh * xhat))
+            gx = gh - gh.mean(axis=-1, keepdims=True)
+            gx -= xhat * (gh * xhat).mean(axis=-1, keepdims=True)
+            gx *= rstd
         grads = [gx]
         if weight_and_bias:
             grads.append((grad * xhat).sum(axis=lead) if ctx.needs_input_grad[1] else None)
