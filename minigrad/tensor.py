@@ -194,7 +194,11 @@ class Tensor:
             _accumulate_leaf(self, grad)
             return
         grads = {id(self): grad}
-        for node in _topological_order(self):
+        order = _topological_order(self)
+        while order:
+            # Popping (rather than iterating) drops the list's reference to the node, so once
+            # its consumers are done with it its array is freed during the walk, not after it.
+            node = order.pop()
             ctx = node._ctx
             g = grads.pop(id(node), None)
             if g is None:  # no consumer passed a gradient back to this node
@@ -385,10 +389,11 @@ def _accumulate_leaf(leaf: Tensor, grad: np.ndarray) -> None:
 
 
 def _topological_order(root: Tensor) -> list[Tensor]:
-    """Non-leaf tensors of the graph under `root`, each before the tensors it was made from.
+    """Non-leaf tensors of the graph under `root`, each after the tensors it was made from
+    (so `root` comes last and popping from the end walks the graph from the output back).
 
     An iterative depth-first search (a stack instead of recursion, so a chain of any
-    length works): a node is emitted after all its inputs, and the list is reversed.
+    length works): a node is emitted after all its inputs.
     """
     order: list[Tensor] = []
     visited: set[int] = set()
@@ -405,7 +410,6 @@ def _topological_order(root: Tensor) -> list[Tensor]:
         for parent in node._ctx.parents:
             if parent._ctx is not None and id(parent) not in visited:
                 stack.append((parent, False))
-    order.reverse()
     return order
 
 
