@@ -108,6 +108,10 @@ class Tokenizer(ABC):
         """Number of ids: every id in ``range(vocab_size)`` may be produced or decoded."""
 
     @abstractmethod
+    def train(self, text: str, *args: Any, **kwargs: Any) -> Tokenizer:
+        """Learn the vocabulary from the corpus ``text``; returns ``self``."""
+
+    @abstractmethod
     def _encode_ordinary(self, text: str) -> list[int]:
         """Encode text in which special tokens have no meaning."""
 

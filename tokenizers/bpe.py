@@ -165,19 +165,21 @@ class BPETokenizer(Tokenizer):
 
     def _set_vocab(self, vocab: Mapping[int, bytes], merges: list[Pair] | None) -> None:
         """Install ``{id: token bytes}``; ``merges`` are known for trained tokenizers."""
-        missing = [b for b in range(256) if bytes([b]) not in vocab.values()]
+        ranks: dict[bytes, int] = {}
+        for idx in sorted(vocab):  # two ids may spell the same bytes: the first one wins
+            ranks.setdefault(vocab[idx], idx)
+        missing = [b for b in range(256) if bytes([b]) not in ranks]
         if missing:
             raise ValueError(
                 f"a byte-level vocabulary needs all 256 single bytes; missing {len(missing)}, "
                 f"e.g. byte {missing[0]}"
             )
         self._vocab: dict[int, bytes] = dict(vocab)
-        self._ranks: dict[bytes, int] = {}
-        for idx in sorted(self._vocab):  # two ids may spell the same bytes: the first wins
-            self._ranks.setdefault(self._vocab[idx], idx)
+        self._ranks = ranks
         self._merges = merges
         self._cache: dict[str, tuple[int, ...]] = {}
         self._decoder: dict[int, bytes] = dict(self._vocab)
+        self._size = max(self._vocab) + 1
 
     def register_special_tokens(self, tokens: dict[str, int]) -> None:
         for name, idx in tokens.items():
@@ -190,10 +192,11 @@ class BPETokenizer(Tokenizer):
         self._decoder.update(
             {idx: name.encode("utf-8") for name, idx in self.special_tokens.items()}
         )
+        self._size = max([max(self._vocab), *self.special_tokens.values()]) + 1
 
     @property
     def vocab_size(self) -> int:
-        return max(max(self._vocab), max(self.special_tokens.values(), default=-1)) + 1
+        return self._size
 
     @property
     def mergeable_ranks(self) -> dict[bytes, int]:
@@ -250,6 +253,7 @@ class BPETokenizer(Tokenizer):
         self.special_tokens = {}
         self._special_pattern = None
         word_counts = self.count_words(text, special_tokens)
+        vocab = {i: bytes([i]) for i in range(256)}
 
         def report(pair: Pair, new_id: int, count: int) -> None:
             a, b = (vocab[i] for i in pair)
@@ -257,7 +261,6 @@ class BPETokenizer(Tokenizer):
             if verbose:
                 print(f"merge {new_id - 255}: {a!r} + {b!r} -> {a + b!r} (id {new_id}, {count}x)")
 
-        vocab = {i: bytes([i]) for i in range(256)}
         num_merges = vocab_size - 256 - len(special_tokens)
         merges = train_merges(word_counts, num_merges, on_merge=report)
         self._set_vocab(vocab, merges)
