@@ -311,7 +311,8 @@ def main() -> None:
 
     python = torch_python(args)
     reference = TorchReference(python, args) if python else None
-    blas_env = {k: v for k, v in os.environ.items() if k.startswith(("OPENBLAS", "OMP_"))}
+    speed_env = ("OPENBLAS", "OMP_", "MALLOC_")  # variables that change the figures
+    blas_env = {k: v for k, v in os.environ.items() if k.startswith(speed_env)}
     print(f"# python {platform.python_version()}, numpy {np.__version__}, "
           f"{os.cpu_count()} cpus, env {blas_env or '{}'}")  # fmt: skip
     if reference:
