@@ -29,6 +29,7 @@ import regex
 from .base import Tokenizer, TokenizerFileError, require, write_json_atomic, write_text_atomic
 from .bpe_trainer import Pair, train_merges
 from .byte_unicode import text_to_token, token_to_text
+from .fast_split import Splitter
 from .patterns import pattern_name, resolve_pattern
 
 NO_MERGE = 1 << 62
@@ -161,7 +162,7 @@ class BPETokenizer(Tokenizer):
 
     def _set_pattern(self, pattern: str | None) -> None:
         self.pattern = resolve_pattern(pattern)
-        self._split = regex.compile(self.pattern).findall if self.pattern is not None else None
+        self._split = Splitter(self.pattern) if self.pattern is not None else None
 
     def _set_vocab(self, vocab: Mapping[int, bytes], merges: list[Pair] | None) -> None:
         """Install ``{id: token bytes}``; ``merges`` are known for trained tokenizers."""
