@@ -179,6 +179,7 @@ class BPETokenizer(Tokenizer):
         self._ranks = ranks
         self._merges = merges
         self._cache: dict[str, tuple[int, ...]] = {}
+        self._cache_losses = 0
         self._decoder: dict[int, bytes] = dict(self._vocab)
         self._size = max(self._vocab) + 1
 
@@ -293,10 +294,15 @@ class BPETokenizer(Tokenizer):
         if self._split is None:
             return list(self._encode_piece(text)) if text else []
         pieces = self._split(text)
-        encoded = list(map(self._cache.get, pieces))
+        cache = self._cache
+        encoded = list(map(cache.get, pieces))
         if None in encoded:
-            fresh = {piece: self._encode_piece(piece) for piece in set(pieces) - self._cache.keys()}
-            encoded = [fresh[p] if t is None else t for t, p in zip(encoded, pieces)]
+            losses = self._cache_losses
+            fresh = {piece: self._encode_piece(piece) for piece in set(pieces) - cache.keys()}
+            if self._cache_losses == losses:  # every piece is in the cache now
+                encoded = list(map(cache.get, pieces))
+            else:
+                encoded = [fresh[p] if t is None else t for t, p in zip(encoded, pieces)]
         return list(chain.from_iterable(encoded))
 
     def _encode_piece(self, piece: str) -> tuple[int, ...]:
@@ -308,11 +314,14 @@ class BPETokenizer(Tokenizer):
         else:
             merge = merge_by_rank if len(data) <= LONG_PIECE else merge_by_rank_heap
             tokens = tuple(self._ranks[part] for part in merge(data, self._ranks))
-        if len(piece) <= MAX_CACHED_CHARS:
+        if len(piece) > MAX_CACHED_CHARS:
+            self._cache_losses += 1  # counts results the cache did not keep
+        else:
             cache = self._cache
             if len(cache) >= CACHE_SIZE:  # forget the older half, keep the recent pre-tokens
                 for old in list(islice(cache, CACHE_SIZE // 2)):
                     del cache[old]
+                self._cache_losses += 1
             cache[piece] = tokens
         return tokens
 
