@@ -132,11 +132,15 @@ class Tokenizer(ABC):
 
     def register_special_tokens(self, tokens: dict[str, int]) -> None:
         """Register special tokens with explicit ids (e.g. tiktoken's ``<|endoftext|>``)."""
+        taken = {idx: name for name, idx in self.special_tokens.items()}
         for name, idx in tokens.items():
             if not isinstance(name, str) or not name:
                 raise ValueError(f"special token names must be non-empty strings, got {name!r}")
-            if not isinstance(idx, int) or idx < 0:
+            if not isinstance(idx, int) or isinstance(idx, bool) or idx < 0:
                 raise ValueError(f"special token {name!r} needs a non-negative int id, got {idx!r}")
+            if taken.get(idx, name) != name:
+                raise ValueError(f"special tokens {taken[idx]!r} and {name!r} both want id {idx}")
+            taken[idx] = name
         self.special_tokens.update(tokens)
         self._special_pattern = None
 

@@ -350,6 +350,10 @@ class BPETokenizer(Tokenizer):
         """The bytes of one token id."""
         return self.decode_bytes([idx])
 
+    def id_to_token(self, idx: int) -> str:
+        """One token as text; bytes that are not whole UTF-8 characters show as ``\\xNN``."""
+        return self.token_bytes(idx).decode("utf-8", errors="backslashreplace")
+
     def tokenize(self, text: str, **encode_kwargs: Any) -> list[bytes]:
         """The tokens of ``text`` as byte strings, in order."""
         return [self._decoder[idx] for idx in self.encode(text, **encode_kwargs)]
@@ -575,10 +579,12 @@ class BPETokenizer(Tokenizer):
         for k, entry in enumerate(entries):
             try:
                 token, idx = entry
-                vocab[int(idx)] = base64.b64decode(token, validate=True)
+                if not isinstance(idx, int) or idx < 0 or idx in vocab:
+                    raise ValueError
+                vocab[idx] = base64.b64decode(token, validate=True)
             except (TypeError, ValueError, binascii.Error):
                 raise TokenizerFileError(
-                    f"{where}: ranks entry {k} should be [base64 token, id], got {entry!r}"
+                    f"{where}: ranks entry {k} should be [base64 token, new id >= 0], got {entry!r}"
                 ) from None
         try:
             tokenizer._set_vocab(vocab, merges=None)

@@ -118,6 +118,11 @@ def test_missing_file(tmp_path):
             "ranks entry 0 should be",
         ),
         (
+            '{"type": "BPETokenizer", "format_version": 1, "pattern": "gpt4",'
+            ' "ranks": [["YQ==", 0], ["Yg==", 0]], "special_tokens": {}}',
+            "ranks entry 1 should be",
+        ),
+        (
             '{"type": "CharTokenizer", "format_version": 1, "chars": "abc",'
             ' "unk_token": "<unk>", "special_tokens": {}}',
             "field 'chars' should be list, found str",
@@ -146,3 +151,15 @@ def test_loading_the_wrong_class_is_an_error(tmp_path):
     CharTokenizer().train("abc").save(path)
     with pytest.raises(TokenizerFileError, match="holds a CharTokenizer, not a BPETokenizer"):
         BPETokenizer.load(path)
+
+
+def test_two_special_tokens_cannot_share_an_id():
+    tokenizer = CharTokenizer().train("abc", special_tokens=["<a>"])
+    with pytest.raises(ValueError, match="'<a>' and '<b>' both want id 4"):
+        tokenizer.register_special_tokens({"<b>": 4})
+
+
+def test_bpe_pieces_show_partial_characters_as_escapes():
+    tokenizer = BPETokenizer()  # no merges: one token per byte
+    pieces = [tokenizer.id_to_token(i) for i in tokenizer.encode("a😀")]
+    assert pieces == ["a", "\\xf0", "\\x9f", "\\x98", "\\x80"]
