@@ -14,9 +14,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import gzip
-import heapq
-import json
 import os
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -26,37 +23,21 @@ from typing import Any
 
 import regex
 
-from .base import Tokenizer, TokenizerFileError, require, write_json_atomic, write_text_atomic
+from .base import Tokenizer, TokenizerFileError, require
+from .bpe_files import TIKTOKEN_ENCODINGS, read_gpt2_files, read_tiktoken_ranks, write_gpt2_files
+from .bpe_merge import NO_MERGE, RanksBelow, merge_by_rank, merge_by_rank_heap
 from .bpe_trainer import Pair, train_merges
-from .byte_unicode import text_to_token, token_to_text
 from .fast_split import Splitter
 from .patterns import pattern_name, resolve_pattern
-
-NO_MERGE = 1 << 62
-"""A rank larger than any real one: 'these two parts do not form a token'."""
 
 LONG_PIECE = 256
 """Pre-tokens of more bytes than this use the heap merge (O(n log n)) instead of the list."""
 
 CACHE_SIZE = 65536
-MAX_CACHED_CHARS = 256
+"""Pre-tokens remembered with their ids; when full, the older half is forgotten."""
 
-TIKTOKEN_ENCODINGS: dict[str, tuple[str, dict[str, int]]] = {
-    "cl100k_base": (
-        "gpt4",
-        {
-            "<|endoftext|>": 100257,
-            "<|fim_prefix|>": 100258,
-            "<|fim_middle|>": 100259,
-            "<|fim_suffix|>": 100260,
-            "<|endofprompt|>": 100276,
-        },
-    ),
-    "o200k_base": ("gpt4o", {"<|endoftext|>": 199999, "<|endofprompt|>": 200018}),
-    "r50k_base": ("gpt2", {"<|endoftext|>": 50256}),
-    "p50k_base": ("gpt2", {"<|endoftext|>": 50256}),
-}
-"""Split pattern and special tokens of tiktoken's encodings, recognised by file name."""
+MAX_CACHED_CHARS = 256
+"""Longer pre-tokens are rare, so they are not worth a place in the cache."""
 
 
 def replace_lone_surrogates(text: str) -> str:
@@ -70,75 +51,6 @@ def replace_lone_surrogates(text: str) -> str:
     except UnicodeEncodeError:
         return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     return text
-
-
-def merge_by_rank(data: bytes, ranks: Mapping[bytes, int]) -> list[bytes]:
-    """Split ``data`` into tokens: repeatedly merge the adjacent pair of lowest rank.
-
-    Suited to short pre-tokens: each step finds the minimum of the pair ranks (leftmost on
-    ties, as ``list.index`` returns the first) and recomputes only the two neighbours.
-    """
-    get = ranks.get
-    parts = [data[i : i + 1] for i in range(len(data))]
-    pair_ranks = [get(data[i : i + 2], NO_MERGE) for i in range(len(data) - 1)]
-    while pair_ranks:
-        best = min(pair_ranks)
-        if best == NO_MERGE:
-            break
-        i = pair_ranks.index(best)
-        parts[i] += parts.pop(i + 1)
-        del pair_ranks[i]
-        if i < len(pair_ranks):
-            pair_ranks[i] = get(parts[i] + parts[i + 1], NO_MERGE)
-        if i > 0:
-            pair_ranks[i - 1] = get(parts[i - 1] + parts[i], NO_MERGE)
-    return parts
-
-
-def merge_by_rank_heap(data: bytes, ranks: Mapping[bytes, int]) -> list[bytes]:
-    """The same result as ``merge_by_rank`` in O(n log n), for very long pre-tokens.
-
-    Parts form a linked list (``next_start``/``prev_start``, a part is named by the index of
-    its first byte) and candidate merges wait in a heap ordered by (rank, start): lowest rank
-    first, leftmost on ties. An entry is stale once either of its parts has changed, which
-    shows as a different span; stale entries are skipped when popped.
-    """
-    n = len(data)
-    get = ranks.get
-    next_start = list(range(1, n + 1))
-    prev_start = list(range(-1, n - 1))
-    alive = bytearray(b"\x01") * n
-    heap = []
-    for i in range(n - 1):
-        rank = get(data[i : i + 2])
-        if rank is not None:
-            heap.append((rank, i, i + 2))
-    heapq.heapify(heap)
-    while heap:
-        _, start, end = heapq.heappop(heap)
-        if not alive[start]:
-            continue
-        right = next_start[start]
-        if right >= n or next_start[right] != end:
-            continue
-        alive[right] = 0
-        next_start[start] = end
-        if end < n:
-            prev_start[end] = start
-            rank = get(data[start : next_start[end]])
-            if rank is not None:
-                heapq.heappush(heap, (rank, start, next_start[end]))
-        left = prev_start[start]
-        if left >= 0:
-            rank = get(data[left:end])
-            if rank is not None:
-                heapq.heappush(heap, (rank, left, end))
-    parts = []
-    i = 0
-    while i < n:
-        parts.append(data[i : next_start[i]])
-        i = next_start[i]
-    return parts
 
 
 class BPETokenizer(Tokenizer):
@@ -221,7 +133,7 @@ class BPETokenizer(Tokenizer):
         for token, rank in sorted(self._ranks.items(), key=lambda item: item[1]):
             if len(token) == 1:
                 continue
-            parts = merge_by_rank(token, _RanksBelow(self._ranks, rank))
+            parts = merge_by_rank(token, RanksBelow(self._ranks, rank))
             if len(parts) != 2:
                 raise ValueError(f"token {token!r} (rank {rank}) is not a merge of two tokens")
             merges.append((self._ranks[parts[0]], self._ranks[parts[1]]))
@@ -434,26 +346,7 @@ class BPETokenizer(Tokenizer):
             pattern, known_specials = TIKTOKEN_ENCODINGS[encoding]
             if special_tokens is None:
                 special_tokens = known_specials
-        if not path.exists():
-            raise FileNotFoundError(f"tiktoken rank file not found: {path}")
-        with open(path, "rb") as f:
-            raw = f.read()
-        if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
-        ranks: dict[bytes, int] = {}
-        for number, line in enumerate(raw.splitlines(), start=1):
-            if not line.strip():
-                continue
-            fields = line.split()
-            try:
-                token, rank = base64.b64decode(fields[0], validate=True), int(fields[1])
-                if len(fields) != 2:
-                    raise ValueError
-            except (ValueError, IndexError, binascii.Error):
-                raise TokenizerFileError(
-                    f"{path}, line {number}: expected 'base64-token rank', got {line[:60]!r}"
-                ) from None
-            ranks[token] = rank
+        ranks = read_tiktoken_ranks(path)
         try:
             return cls.from_ranks(ranks, pattern, special_tokens)
         except ValueError as exc:
@@ -468,55 +361,10 @@ class BPETokenizer(Tokenizer):
     ) -> BPETokenizer:
         """Load GPT-2's ``encoder.json``/``vocab.json`` and ``vocab.bpe``/``merges.txt``.
 
-        Tokens there are written with GPT-2's byte-to-character map (``byte_unicode.py``).
-        Entries of the vocabulary that no merge produces and that are not single bytes
-        (``<|endoftext|>``) become special tokens. The encoder merges by rank, so the ids
-        must follow the order of the merges, as they do in GPT-2's files.
+        Entries that are neither bytes nor merges (``<|endoftext|>``) become special tokens;
+        see ``bpe_files.read_gpt2_files`` for the format.
         """
-        for p in (vocab_json, merges_txt):
-            if not Path(p).exists():
-                raise FileNotFoundError(f"GPT-2 tokenizer file not found: {p}")
-        try:
-            with open(vocab_json, encoding="utf-8") as f:
-                encoder = json.load(f)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise TokenizerFileError(f"{vocab_json} is not valid JSON: {exc}") from None
-        if not isinstance(encoder, dict):
-            raise TokenizerFileError(f"{vocab_json} must map token strings to ids")
-        with open(merges_txt, encoding="utf-8") as f:
-            lines = f.read().split("\n")
-        merged_texts = []
-        for number, line in enumerate(lines, start=1):
-            if not line or line.startswith("#version"):
-                continue
-            fields = line.split(" ")
-            if len(fields) != 2:
-                raise TokenizerFileError(
-                    f"{merges_txt}, line {number}: expected two tokens: {line!r}"
-                )
-            merged_texts.append(fields[0] + fields[1])
-        byte_texts = {token_to_text(bytes([b])) for b in range(256)}
-        merge_set = set(merged_texts)
-        vocab, specials = {}, {}
-        for text, idx in encoder.items():
-            if not isinstance(idx, int):
-                raise TokenizerFileError(f"{vocab_json}: id of {text!r} is not an int: {idx!r}")
-            if text in byte_texts or text in merge_set:
-                vocab[idx] = text_to_token(text)
-            else:
-                specials[text] = idx
-        previous = -1
-        for number, text in enumerate(merged_texts, start=1):
-            if text not in encoder:
-                raise TokenizerFileError(
-                    f"{merges_txt}: merge {number} makes {text!r}, which is not in {vocab_json}"
-                )
-            if encoder[text] <= previous:
-                raise TokenizerFileError(
-                    f"{vocab_json}: ids do not follow the order of the merges (merge {number}, "
-                    f"{text!r}); only GPT-2 style files, where they do, can be merged by rank"
-                )
-            previous = encoder[text]
+        vocab, specials = read_gpt2_files(vocab_json, merges_txt)
         tokenizer = cls(pattern)
         try:
             tokenizer._set_vocab(vocab, merges=None)
@@ -527,13 +375,7 @@ class BPETokenizer(Tokenizer):
 
     def save_gpt2(self, vocab_json: str | os.PathLike, merges_txt: str | os.PathLike) -> None:
         """Write the vocabulary and merges in GPT-2's file format (see ``from_gpt2``)."""
-        encoder = {token_to_text(token): idx for idx, token in sorted(self._vocab.items())}
-        encoder.update(self.special_tokens)
-        write_json_atomic(vocab_json, encoder)
-        lines = ["#version: 0.2"]
-        for a, b in self.merges:
-            lines.append(f"{token_to_text(self._vocab[a])} {token_to_text(self._vocab[b])}")
-        write_text_atomic(merges_txt, "\n".join(lines) + "\n")
+        write_gpt2_files(vocab_json, merges_txt, self._vocab, self.merges, self.special_tokens)
 
     # ---- files ------------------------------------------------------------------------
 
@@ -591,26 +433,3 @@ class BPETokenizer(Tokenizer):
         except ValueError as exc:
             raise TokenizerFileError(f"{where}: {exc}") from None
         return tokenizer
-
-
-class _RanksBelow(Mapping[bytes, int]):
-    """A view of a rank table that hides every token ranked at or after ``limit``."""
-
-    def __init__(self, ranks: Mapping[bytes, int], limit: int) -> None:
-        self._ranks, self._limit = ranks, limit
-
-    def get(self, key: bytes, default: Any = None) -> Any:
-        rank = self._ranks.get(key)
-        return rank if rank is not None and rank < self._limit else default
-
-    def __getitem__(self, key: bytes) -> int:
-        rank = self.get(key)
-        if rank is None:
-            raise KeyError(key)
-        return rank
-
-    def __iter__(self):
-        return (k for k, r in self._ranks.items() if r < self._limit)
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
