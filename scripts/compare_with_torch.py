@@ -188,6 +188,14 @@ def matmul_cases() -> None:
     for sx, sy in shapes:
         case(f"matmul {sx} @ {sy}", lambda x, y: x @ y, lambda x, y: x @ y, randn(*sx), randn(*sy))
 
+    const = randn(3, 4)
+    case(
+        "matmul numpy array @ tensor (__rmatmul__)",
+        lambda y: const.astype(y.dtype) @ y,
+        lambda y: torch.tensor(const) @ y,
+        randn(4, 2),
+    )
+
 
 def reduction_cases() -> None:
     x = randn(3, 4, 5)
@@ -561,6 +569,20 @@ def optimizer_cases() -> None:
     )
 
 
+def erf_case() -> None:
+    """functional.erf (not a Function: GELU's helper) against torch.erf, values only."""
+    name = "functional.erf on [-10, 10], its interval edges"
+    edges = [0.0, -0.0, 0.46875, -0.46875, 0.46876, 4.0, -4.0, 4.0001, 5.9, 26.0, -27.0]
+    x = np.concatenate([np.linspace(-10, 10, 20001), edges])
+    err = relative_error(F.erf(x), torch.erf(torch.tensor(x)).numpy())
+    problem = "" if F.erf(x.astype(np.float32)).dtype == np.float32 else "float32 -> float64"
+    err32 = relative_error(F.erf(x.astype(np.float32)), torch.erf(torch.tensor(x)).numpy())
+    problem += "" if err32 < 1e-6 else f"float32 error {err32:.1e}"
+    results.append((name, err, problem))
+    status = "FAIL" if err > TOLERANCE or problem else "ok"
+    print(f"{status:4} {name:<44} forward {err:9.2e}  (float32 {err32:.1e})  {problem}")
+
+
 def clip_cases() -> None:
     for max_norm in (0.5, 100.0):
         name = f"clip_grad_norm max_norm={max_norm}"
@@ -599,6 +621,7 @@ def main() -> int:
         shape_cases,
         selection_cases,
         fused_cases,
+        erf_case,
         optimizer_cases,
         clip_cases,
     ):
