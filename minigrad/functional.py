@@ -160,7 +160,7 @@ def erf(x: np.ndarray) -> np.ndarray:
     erfc = (num + _ERFC_C[7]) / (den + _ERFC_D[7])
     result[middle] = 1 - _exp_minus_square(ym) * erfc
 
-    yl = y[large]
+    yl = np.minimum(y[large], 30.0)  # erf(30) is 1 to any precision; inf would give inf - inf
     z = 1 / (yl * yl)
     num, den = _ERFC_P[5] * z, z.copy()
     for p, q in zip(_ERFC_P[:4], _ERFC_Q[:4]):
