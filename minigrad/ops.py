@@ -138,7 +138,11 @@ class PowScalar(Function):
 
 
 class Pow(Function):
-    """z = x**y;  dz/dx = y * x**(y - 1),  dz/dy = z * log(x)."""
+    """z = x**y;  dz/dx = y * x**(y - 1),  dz/dy = z * log(x).
+
+    At x = 0 the formulas meet 0 * inf: dz/dx is 0 where y = 0 (z = 1 whatever x is), and
+    dz/dy is taken as 0, as PyTorch does.
+    """
 
     @staticmethod
     def forward(ctx, x, y):
@@ -149,8 +153,11 @@ class Pow(Function):
     @staticmethod
     def backward(ctx, grad):
         x, y, z = ctx.saved
-        gx = grad * y * x ** (y - 1) if ctx.needs_input_grad[0] else None
-        gy = grad * z * np.log(x) if ctx.needs_input_grad[1] else None
+        gx = gy = None
+        if ctx.needs_input_grad[0]:
+            gx = grad * y * x ** np.where(y == 0, 1, y - 1)  # y = 0 gives 0 * x**1 = 0
+        if ctx.needs_input_grad[1]:
+            gy = grad * z * np.log(np.where(x == 0, 1, x))  # log(1) = 0 at x = 0
         return gx, gy
 
 
