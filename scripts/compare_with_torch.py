@@ -165,6 +165,13 @@ def arithmetic_cases() -> None:
         positive(3, 1, 4),
         randn(2, 4),
     )
+    case(
+        "pow tensor ** tensor at x = 0, y = 0",
+        lambda x, y: x**y,
+        lambda x, y: x**y,
+        np.array([0.0, 0.0, 0.0, 2.0, 0.5]),
+        np.array([0.0, 1.0, 2.5, 0.0, -1.5]),
+    )
     case("pow scalar base: 2.0 ** x", lambda x: 2.0**x, lambda x: 2.0**x, randn(3, 4))
     case(
         "pow numpy-array exponent: x ** array",
