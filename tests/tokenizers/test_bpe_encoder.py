@@ -38,6 +38,7 @@ VARIED_TEXTS = [
     "zero\u200bwidth\u200djoiner\ufeffbom\u00a0nbsp\u3000ideographic",
     "symbols ©®™ ±×÷ ∑∫√ €£¥ →⇒ ♠♣",
     "https://example.com/a/b?c=d&e=f#g",
+    "end of line.\n/usr/bin/env;\r\n/path//\n\n/",
     '<html><body class="x">text</body></html>',
     "a" * 3000,
     " " * 500 + "x",
