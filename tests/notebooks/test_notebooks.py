@@ -1,5 +1,7 @@
 """Every teaching notebook runs from top to bottom without an error."""
 
+import os
+import sys
 from pathlib import Path
 
 import nbformat
@@ -16,6 +18,8 @@ def test_there_are_notebooks():
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs(path, monkeypatch):
     monkeypatch.setenv("MPLBACKEND", "Agg")
+    # the kernel is started as "python": make that this interpreter, which has the project
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(
         notebook,
