@@ -16,7 +16,7 @@ from minigrad.ops import ReLU
 from minigrad.tensor import Function, Tensor
 
 
-def _stable_softmax(x: np.ndarray, axis: int) -> np.ndarray:
+def softmax_array(x: np.ndarray, axis: int = -1) -> np.ndarray:
     """exp(x - max) / sum(exp(x - max)): subtracting the max keeps exp from overflowing;
     a row that is all -inf (every key masked) gives zeros instead of NaN."""
     e = np.exp(x - _finite_max(x, axis))
@@ -35,7 +35,7 @@ class Softmax(Function):
 
     @staticmethod
     def forward(ctx, x, axis):
-        y = _stable_softmax(x, axis)
+        y = softmax_array(x, axis)
         ctx.save_for_backward(y)
         ctx.axis = axis
         return y
@@ -63,6 +63,24 @@ class LogSoftmax(Function):
     def backward(ctx, grad):
         (y,) = ctx.saved
         return grad - np.exp(y) * grad.sum(axis=ctx.axis, keepdims=True)
+
+
+class LogSumExp(Function):
+    """y = log(sum(exp(x))) over `axis`;  dy/dx = exp(x - y) = softmax(x)."""
+
+    @staticmethod
+    def forward(ctx, x, axis, keepdims):
+        m = _finite_max(x, axis)
+        y = np.log(np.exp(x - m).sum(axis=axis, keepdims=True)) + m
+        ctx.save_for_backward(x, y)
+        ctx.axis = axis
+        return y if keepdims else np.squeeze(y, axis=axis)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, y = ctx.saved
+        g = grad if grad.ndim == x.ndim else np.expand_dims(grad, ctx.axis)
+        return g * np.exp(x - y)
 
 
 class CrossEntropy(Function):
@@ -327,6 +345,11 @@ def softmax(x: Tensor, axis: int = -1) -> Tensor:
 def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
     """log(softmax(x)), computed without forming the softmax (no log of a tiny number)."""
     return LogSoftmax.apply(x, axis=axis)
+
+
+def logsumexp(x: Tensor, axis: int = -1, keepdims: bool = False) -> Tensor:
+    """log(sum(exp(x))) along `axis`, shifted by the max so exp cannot overflow."""
+    return LogSumExp.apply(x, axis=axis, keepdims=keepdims)
 
 
 def cross_entropy(logits: Tensor, targets: Any, ignore_index: int | None = None) -> Tensor:

@@ -412,6 +412,13 @@ def fused_cases() -> None:
             lambda x, a=axis: torch.log_softmax(x, dim=a),
             x,
         )
+        for keepdims in (False, True):
+            case(
+                f"logsumexp axis={axis} keepdims={keepdims}",
+                lambda x, a=axis, k=keepdims: F.logsumexp(x, axis=a, keepdims=k),
+                lambda x, a=axis, k=keepdims: torch.logsumexp(x, dim=a, keepdim=k),
+                x,
+            )
     causal = np.triu(np.ones((3, 5), bool), 1)
     case(
         "softmax after masked_fill -inf",

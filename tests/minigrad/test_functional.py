@@ -214,3 +214,20 @@ def test_dropout_needs_a_generator_and_a_valid_probability():
         F.dropout(x, 0.1, training=True)
     with pytest.raises(ValueError, match="1.5"):
         F.dropout(x, 1.5, training=True, rng=np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("keepdims", [False, True])
+@pytest.mark.parametrize("axis", [-1, 0])
+def test_logsumexp_equals_composition_and_passes_gradcheck(axis, keepdims):
+    (x,) = random_tensors((3, 4), seed=11)
+
+    def composed(x):
+        shift = Tensor(x.data.max(axis=axis, keepdims=True))
+        out = (x - shift).exp().sum(axis=axis, keepdims=True).log() + shift
+        return out if keepdims else out.reshape(np.squeeze(out.data, axis=axis).shape)
+
+    fused = lambda x: F.logsumexp(x, axis, keepdims)  # noqa: E731
+    assert_same_values_and_gradients(fused, composed, x)
+    assert gradcheck(fused, x)
+    big = Tensor(np.array([[1000.0, 1000.0], [-np.inf, 0.0]]))
+    np.testing.assert_allclose(F.logsumexp(big).data, [1000 + math.log(2), 0.0])
