@@ -141,6 +141,20 @@ class Tensor:
     def __len__(self) -> int:
         return len(self.data)
 
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise ValueError(
+                f"the truth value of a tensor of shape {self.shape} is ambiguous; "
+                "use .data.any() or .data.all()"
+            )
+        return bool(self.data)
+
+    def __invert__(self) -> Tensor:
+        """Logical not of a boolean mask (a constant: no gradient flows through masks)."""
+        if self.data.dtype != bool:
+            raise TypeError(f"~ needs a boolean tensor, got dtype {self.dtype}")
+        return Tensor(~self.data)
+
     def __repr__(self) -> str:
         grad = ", requires_grad=True" if self.requires_grad else ""
         body = np.array2string(self.data, prefix="Tensor(")

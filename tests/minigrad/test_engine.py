@@ -172,3 +172,12 @@ def test_float32_stays_float32_in_values_and_gradients(name):
     out.sum().backward()
     for t in (x, w):
         assert t.grad is None or t.grad.dtype == np.float32
+
+
+def test_truth_value_only_for_one_element():
+    assert Tensor(np.array([2.0])) and not Tensor(0.0)
+    with pytest.raises(ValueError, match=r"\(2,\) is ambiguous"):
+        bool(Tensor(np.zeros(2)))
+    np.testing.assert_array_equal((~(Tensor(np.arange(3)) > 0)).data, [True, False, False])
+    with pytest.raises(TypeError, match="boolean"):
+        ~Tensor(np.ones(2))
