@@ -164,10 +164,12 @@ class Adam(Optimizer):
         m += (1 - beta1) * grad
         v *= beta2
         v += (1 - beta2) * (grad * grad)
-        step_size = lr / (1 - beta1**t)
-        denominator = np.sqrt(v) / math.sqrt(1 - beta2**t)
-        denominator += eps
-        data -= step_size * (m / denominator)
+        update = np.sqrt(v)  # one fresh array, reused in place for the whole update
+        update /= math.sqrt(1 - beta2**t)
+        update += eps
+        np.divide(m, update, out=update)
+        update *= lr / (1 - beta1**t)
+        data -= update
 
 
 class AdamW(Adam):
