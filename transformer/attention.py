@@ -173,15 +173,6 @@ def attention_from_primitives(q: Tensor, k: Tensor, v: Tensor, mask: Any = None)
     return weights @ v  # (..., T_q, d_v)
 
 
-def _softmax_last_axis(scores: np.ndarray) -> np.ndarray:
-    """Softmax over keys; a row that is all -inf (every key masked) gives zeros, not NaN."""
-    row_max = scores.max(axis=-1, keepdims=True)
-    row_max = np.where(np.isfinite(row_max), row_max, np.zeros((), scores.dtype))
-    e = np.exp(scores - row_max)  # exp(-inf) = 0 for masked keys
-    total = e.sum(axis=-1, keepdims=True)
-    return e / np.where(total == 0, np.ones((), total.dtype), total)
-
-
 class ScaledDotProductAttention(Function):
     """Y = P' V, with S = Q K^T / sqrt(d_k) (-inf where masked), P = softmax(S) over keys and
     P' = P * keep / (1 - p) under attention dropout (P' = P without).
@@ -198,7 +189,7 @@ class ScaledDotProductAttention(Function):
         scores = (q @ np.swapaxes(k, -1, -2)) * scale  # (..., T_q, T_k)
         if mask is not None:
             scores = np.where(mask, scores, np.array(-np.inf, scores.dtype))
-        weights = _softmax_last_axis(scores)  # (..., T_q, T_k)
+        weights = F.softmax_array(scores)  # (..., T_q, T_k), all-masked rows give 0
         keep_scale = None
         dropped = weights
         if dropout_p > 0:

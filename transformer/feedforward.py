@@ -194,8 +194,7 @@ class MoE(Module):
         top1_fraction = np.bincount(chosen[:, 0], minlength=E).astype(x.dtype) / N  # f_i (E,)
         mean_prob = probs.mean(axis=0)  # P_i (E,)
         self.aux_loss = (mean_prob * top1_fraction).sum() * E
-        shift = logits.data.max(axis=-1, keepdims=True)  # a constant, for a stable logsumexp
-        log_z = (logits - shift).exp().sum(axis=-1).log() + shift[:, 0]  # (N,)
+        log_z = F.logsumexp(logits, axis=-1)  # (N,)
         self.z_loss = (log_z * log_z).mean()
         self.tokens_per_expert = counts
         self.dropped_tokens = int((~kept).sum())
