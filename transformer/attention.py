@@ -421,6 +421,11 @@ class MultiHeadAttention(Module):
                 raise ValueError("self-attention takes no memory; use cross_attention=True")
             q, k, v = split(self.qkv(x), 3, axis=-1)  # (B, T, C) each
             q, k, v = self._split_heads(q), self._split_heads(k), self._split_heads(v)
+            if cache is not None and not causal:
+                raise ValueError(
+                    "a KV cache is for causal decoding: pass causal=True with cache= "
+                    "(otherwise a prompt's tokens would see each other's future)"
+                )
             offset = 0 if cache is None else len(cache)  # position of this call's first token
             if self.rotary is not None:
                 q, k = self.rotary(q, offset), self.rotary(k, offset)
@@ -432,8 +437,8 @@ class MultiHeadAttention(Module):
         if attn_mask is not None:
             mask = as_mask(attn_mask, (B, self.n_head, T, T_k))
         if causal:
-            future_hidden = causal_mask(T, T_k)  # (T, T_k)
-            mask = future_hidden if mask is None else mask & future_hidden
+            past_visible = causal_mask(T, T_k)  # (T, T_k)
+            mask = past_visible if mask is None else mask & past_visible
         dropout_p = self.dropout if self.training else 0.0
         y, weights = scaled_dot_product_attention(
             q, k, v, mask, dropout_p=dropout_p, rng=self.rng, return_weights=True

@@ -361,3 +361,10 @@ def test_cross_attention_cache_computes_the_memory_keys_once():
     np.testing.assert_allclose(np.concatenate([first, later], axis=1), mha(x, memory).data)
     cache.reset()
     assert len(cache) == 0
+
+
+def test_a_self_attention_cache_requires_causal():
+    mha = MultiHeadAttention(8, 2, rng=0)
+    x = Tensor(np.ones((1, 3, 8), np.float32))
+    with pytest.raises(ValueError, match="causal=True"):
+        mha(x, cache=KVCache())
