@@ -130,7 +130,7 @@ def test_missing_file(tmp_path):
         (
             '{"type": "CharTokenizer", "format_version": 1, "chars": ["ab"],'
             ' "unk_token": "<unk>", "special_tokens": {}}',
-            "single characters",
+            "not a single character",
         ),
         (
             '{"type": "WordTokenizer", "format_version": 1, "words": ["a"],'
