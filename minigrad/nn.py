@@ -28,10 +28,11 @@ def make_rng(rng: RngLike) -> np.random.Generator:
 
 
 class Parameter(Tensor):
-    """A tensor that is a learnable weight of a module: it requires grad by default."""
+    """A tensor that is a learnable weight of a module: it requires grad by default.
+    It holds its own copy of `data`, since optimizers update it in place."""
 
     def __init__(self, data: Any, requires_grad: bool = True) -> None:
-        super().__init__(data, requires_grad=requires_grad)
+        super().__init__(np.array(data.data if isinstance(data, Tensor) else data), requires_grad)
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()

@@ -135,3 +135,10 @@ def test_sequential_and_activation_modules():
     assert isinstance(model[1], nn.GELU)
     assert gradcheck(lambda x, *w: model(x), x, *model.parameters())
     assert "Linear(2, 3, bias=True)" in repr(model)
+
+
+def test_a_parameter_owns_its_data():
+    source = np.ones(3)
+    p = nn.Parameter(source)
+    p.data -= 1
+    np.testing.assert_array_equal(source, np.ones(3))
