@@ -284,7 +284,8 @@ class Linear(Function):
                 f"{weight.shape} (expects last axis {weight.shape[1]})"
             )
         ctx.save_for_backward(x, weight)
-        y = x @ weight.T
+        x2 = x.reshape(-1, x.shape[-1])  # (N, in): every row in one matrix product
+        y = (x2 @ weight.T).reshape(*x.shape[:-1], weight.shape[0])
         if bias:
             y += bias[0]
         return y
@@ -293,7 +294,7 @@ class Linear(Function):
     def backward(ctx, grad):
         x, weight = ctx.saved
         g2 = grad.reshape(-1, grad.shape[-1])  # (N, out)
-        gx = grad @ weight if ctx.needs_input_grad[0] else None
+        gx = (g2 @ weight).reshape(x.shape) if ctx.needs_input_grad[0] else None
         gw = g2.T @ x.reshape(-1, x.shape[-1]) if ctx.needs_input_grad[1] else None
         if len(ctx.needs_input_grad) == 2:
             return gx, gw
