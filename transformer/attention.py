@@ -36,15 +36,16 @@ from transformer.positional import RotaryEmbedding
 
 
 # ===================================================================== 1. the simplest form
-def dot_product_attention(x: Tensor, mask: Any = None) -> Tensor:
+def dot_product_attention(x: Tensor, mask: Any = None, return_weights: bool = False) -> Any:
     """Weight-free self-attention: softmax(x x^T / sqrt(C)) x.   x (B, T, C) -> (B, T, C).
 
     Every position is its own query, key and value: the output at t is a weighted average
     of all x[s], with weights growing with the similarity x[t] . x[s]. With nothing to
     learn, a position tends to attend most to itself; the learned projections of step 4 let a
-    query look for something other than itself.
+    query look for something other than itself. With `return_weights`, also the (B, T, T)
+    weights, for plotting.
     """
-    return scaled_dot_product_attention(x, x, x, mask)
+    return scaled_dot_product_attention(x, x, x, mask, return_weights=return_weights)
 
 
 # ===================================================================== 2. masks
@@ -375,9 +376,15 @@ class MultiHeadAttention(Module):
         self.rng = rng
         self.last_attention_weights: np.ndarray | None = None
 
-    def _split_heads(self, x: Tensor) -> Tensor:
+    def split_heads(self, x: Tensor) -> Tensor:
+        """(B, T, C) -> (B, n_head, T, d_head): each head gets its own d_head channels."""
         B, T, _ = x.shape
         return x.reshape(B, T, self.n_head, self.d_head).transpose(0, 2, 1, 3)
+
+    def merge_heads(self, y: Tensor) -> Tensor:
+        """(B, n_head, T, d_head) -> (B, T, C): the heads' outputs side by side again."""
+        B, _, T, _ = y.shape
+        return y.transpose(0, 2, 1, 3).reshape(B, T, self.d_model)
 
     def forward(
         self,
@@ -403,7 +410,7 @@ class MultiHeadAttention(Module):
             )
         B, T, C = x.shape
         if self.cross_attention:
-            q = self._split_heads(self.query(x))  # (B, n_head, T, d_head)
+            q = self.split_heads(self.query(x))  # (B, n_head, T, d_head)
             if cache is not None and len(cache):
                 k, v = cache.k, cache.v  # the memory's, from the first call
             else:
@@ -413,14 +420,14 @@ class MultiHeadAttention(Module):
                         f"cross-attention needs memory of shape (B, S, {self.d_memory}), got {got}"
                     )
                 k, v = split(self.key_value(memory), 2, axis=-1)  # (B, S, C) each
-                k, v = self._split_heads(k), self._split_heads(v)  # (B, n_head, S, d_head)
+                k, v = self.split_heads(k), self.split_heads(v)  # (B, n_head, S, d_head)
                 if cache is not None:
                     cache.append(k, v)
         else:
             if memory is not None:
                 raise ValueError("self-attention takes no memory; use cross_attention=True")
             q, k, v = split(self.qkv(x), 3, axis=-1)  # (B, T, C) each
-            q, k, v = self._split_heads(q), self._split_heads(k), self._split_heads(v)
+            q, k, v = self.split_heads(q), self.split_heads(k), self.split_heads(v)
             if cache is not None and not causal:
                 raise ValueError(
                     "a KV cache is for causal decoding: pass causal=True with cache= "
@@ -444,7 +451,7 @@ class MultiHeadAttention(Module):
             q, k, v, mask, dropout_p=dropout_p, rng=self.rng, return_weights=True
         )  # (B, n_head, T, d_head)
         self.last_attention_weights = weights  # (B, n_head, T, T_k)
-        y = y.transpose(0, 2, 1, 3).reshape(B, T, C)  # heads side by side again: (B, T, C)
+        y = self.merge_heads(y)  # (B, T, C)
         return self.out(y)  # (B, T, C)
 
     def extra_repr(self) -> str:

@@ -368,3 +368,15 @@ def test_a_self_attention_cache_requires_causal():
     x = Tensor(np.ones((1, 3, 8), np.float32))
     with pytest.raises(ValueError, match="causal=True"):
         mha(x, cache=KVCache())
+
+
+def test_weight_free_attention_returns_its_weights_and_heads_split_and_merge():
+    (x,) = random_tensors((2, 4, 6), seed=3)
+    out, weights = dot_product_attention(x, return_weights=True)
+    np.testing.assert_allclose(weights.sum(axis=-1), 1.0)
+    np.testing.assert_allclose(out.data, weights @ x.data)
+    mha = MultiHeadAttention(6, 3, rng=0)
+    heads = mha.split_heads(x)
+    assert heads.shape == (2, 3, 4, 2)
+    np.testing.assert_array_equal(heads.data[:, 1], x.data[..., 2:4])
+    np.testing.assert_array_equal(mha.merge_heads(heads).data, x.data)
