@@ -102,6 +102,7 @@ class MoE(Module):
                 keeping router logits small.
       tokens_per_expert  (n_experts,) ints, tokens routed to each expert (before capacity).
       dropped_tokens     number of (token, expert) assignments dropped by the capacity.
+      dropped_mask       (B, T, top_k) bools, True where a token's choice was dropped.
       capacity           the per-expert capacity used.
     """
 
@@ -198,6 +199,7 @@ class MoE(Module):
         self.z_loss = (log_z * log_z).mean()
         self.tokens_per_expert = counts
         self.dropped_tokens = int((~kept).sum())
+        self.dropped_mask = ~kept.reshape(*x.shape[:-1], k)  # (B, T, k)
         self.capacity = capacity
         return y.reshape(x.shape)  # (B, T, C)
 

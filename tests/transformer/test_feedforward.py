@@ -94,6 +94,8 @@ def test_tokens_over_capacity_get_zero_from_the_moe_and_pass_through_the_residua
     assert moe.dropped_tokens == 8 - 4
     dropped = np.all(y.data == 0, axis=-1)[0]
     assert dropped.sum() == 4
+    assert moe.dropped_mask.shape == (1, 8, 1)
+    np.testing.assert_array_equal(moe.dropped_mask[0, :, 0], dropped)
     # the first two tokens of each expert (in token order) are the ones kept
     _, _, p = loop_reference(moe, x.data)
     choice = p.argmax(-1)
