@@ -66,7 +66,9 @@ class Module:
         persistent buffers are saved in the state dict."""
         self.__setattr__(name, array)
         self._buffers[name] = array
-        if not persistent:
+        if persistent:
+            self._non_persistent.discard(name)
+        else:
             self._non_persistent.add(name)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:

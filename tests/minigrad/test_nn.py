@@ -142,3 +142,11 @@ def test_a_parameter_owns_its_data():
     p = nn.Parameter(source)
     p.data -= 1
     np.testing.assert_array_equal(source, np.ones(3))
+
+
+def test_a_buffer_registered_again_takes_the_new_persistence():
+    module = nn.Module()
+    module.register_buffer("table", np.zeros(2), persistent=False)
+    assert "table" not in module.state_dict()
+    module.register_buffer("table", np.ones(2))
+    np.testing.assert_array_equal(module.state_dict()["table"], np.ones(2))
