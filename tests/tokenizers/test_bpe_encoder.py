@@ -107,7 +107,10 @@ def test_lone_surrogates_become_replacement_characters_as_in_tiktoken(cl100k):
 @given(sample=text)
 def test_round_trip_cl100k(cl100k, sample):
     ours, _ = cl100k
-    assert ours.decode(ours.encode(sample)) == sample
+    # generated text can spell "<|endoftext|>", which encode() rightly refuses: as ordinary
+    # text it must still round-trip
+    assert ours.decode(ours.encode_ordinary(sample)) == sample
+    assert ours.decode(ours.encode(sample, disallowed_special=())) == sample
 
 
 @pytest.mark.parametrize("pattern", ["gpt2", "gpt4", "gpt4o", None])
