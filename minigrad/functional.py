@@ -7,27 +7,59 @@ nodes, and its derivative reads as the formula it is.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
 import numpy as np
 
-from minigrad.ops import ReLU
+from minigrad.ops import (
+    ReLU,
+    dot_last_axis,
+    outer,
+    sum_along,
+    sum_last_axis,
+    sum_leading_axes,
+)
 from minigrad.tensor import Function, Tensor
 
 
+def exp_and_sum(x: np.ndarray, axis: int = -1) -> tuple[np.ndarray, np.ndarray, Any]:
+    """e = exp(x - c) and its sum s along `axis` (kept), for a shift c constant along `axis`.
+
+    Every c gives the same softmax e / s and log-sum-exp log(s) + c; c only has to keep exp
+    in range. When no entry is large enough to overflow and no row sums to almost nothing,
+    c = 0 serves and saves two passes (a max and a subtraction); otherwise c is the row's
+    maximum, the textbook choice, with non-finite maxima (a row all -inf) replaced by 0.
+    Returns e, s and c (0 or an array that broadcasts against s).
+    """
+    if x.dtype.kind == "f" and x.size:
+        limit = _exp_safe_limit(x.dtype)
+        if x.max() <= limit:  # NaN compares False and takes the textbook path
+            e = np.exp(x)
+            total = sum_along(e, axis)
+            if total.min() >= np.exp(-limit):
+                return e, total, 0
+    shift = np.max(x, axis=axis, keepdims=True)
+    shift = np.where(np.isfinite(shift), shift, np.zeros((), shift.dtype))
+    e = np.exp(x - shift)
+    return e, sum_along(e, axis), shift
+
+
+@functools.cache
+def _exp_safe_limit(dtype: np.dtype) -> float:
+    """Half the log of the largest float: exp(x) of every x up to it, summed over up to
+    exp(limit) terms, stays finite, and a row whose sum is above exp(-limit) keeps every
+    probability above exp(-limit) in full precision."""
+    return float(np.log(np.finfo(dtype).max)) / 2
+
+
 def softmax_array(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    """exp(x - max) / sum(exp(x - max)): subtracting the max keeps exp from overflowing;
+    """exp(x) / sum(exp(x)) along `axis`, with exp kept in range (`exp_and_sum`);
     a row that is all -inf (every key masked) gives zeros instead of NaN."""
-    e = np.exp(x - _finite_max(x, axis))
-    total = e.sum(axis=axis, keepdims=True)
+    e, total, _ = exp_and_sum(x, axis)
     e /= np.where(total == 0, np.ones((), total.dtype), total)  # in place: e is ours
     return e
-
-
-def _finite_max(x: np.ndarray, axis: int) -> np.ndarray:
-    m = np.max(x, axis=axis, keepdims=True)
-    return np.where(np.isfinite(m), m, np.zeros((), x.dtype))
 
 
 class Softmax(Function):
@@ -43,8 +75,11 @@ class Softmax(Function):
     @staticmethod
     def backward(ctx, grad):
         (y,) = ctx.saved
-        gx = grad * y
-        gx -= y * gx.sum(axis=ctx.axis, keepdims=True)
+        if ctx.axis in (-1, y.ndim - 1):
+            gx = grad - dot_last_axis(grad, y)
+        else:
+            gx = grad - (grad * y).sum(axis=ctx.axis, keepdims=True)
+        gx *= y
         return gx
 
 
@@ -53,16 +88,16 @@ class LogSoftmax(Function):
 
     @staticmethod
     def forward(ctx, x, axis):
-        shifted = x - _finite_max(x, axis)
-        y = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
-        ctx.save_for_backward(y)
+        e, total, shift = exp_and_sum(x, axis)
+        ctx.save_for_backward(e, total)
         ctx.axis = axis
-        return y
+        return x - (np.log(total) + shift)
 
     @staticmethod
     def backward(ctx, grad):
-        (y,) = ctx.saved
-        return grad - np.exp(y) * grad.sum(axis=ctx.axis, keepdims=True)
+        e, total = ctx.saved
+        gx = e * (sum_along(grad, ctx.axis) / total)  # softmax(x) * sum(g)
+        return np.subtract(grad, gx, out=gx)
 
 
 class LogSumExp(Function):
@@ -70,17 +105,17 @@ class LogSumExp(Function):
 
     @staticmethod
     def forward(ctx, x, axis, keepdims):
-        m = _finite_max(x, axis)
-        y = np.log(np.exp(x - m).sum(axis=axis, keepdims=True)) + m
-        ctx.save_for_backward(x, y)
+        e, total, shift = exp_and_sum(x, axis)
+        y = np.log(total) + shift
+        ctx.save_for_backward(e, total)
         ctx.axis = axis
         return y if keepdims else np.squeeze(y, axis=axis)
 
     @staticmethod
     def backward(ctx, grad):
-        x, y = ctx.saved
-        g = grad if grad.ndim == x.ndim else np.expand_dims(grad, ctx.axis)
-        return g * np.exp(x - y)
+        e, total = ctx.saved
+        g = grad if grad.ndim == e.ndim else np.expand_dims(grad, ctx.axis)
+        return e * (g / total)
 
 
 class CrossEntropy(Function):
@@ -104,22 +139,20 @@ class CrossEntropy(Function):
             raise IndexError(f"cross_entropy: target {bad} outside the classes [0, {n_classes})")
         safe_targets = np.where(keep, targets1, 0)
         rows = np.arange(len(targets1))
-        shifted = logits2 - logits2.max(axis=1, keepdims=True)
-        probs = np.exp(shifted)  # (N, C), normalized in place below
-        total = probs.sum(axis=1, keepdims=True)
-        nll = np.log(total[:, 0]) - shifted[rows, safe_targets]  # (N,)
-        probs /= total
+        e, total, shift = exp_and_sum(logits2)  # (N, C), (N, 1): softmax = e / total
+        log_total = (np.log(total) + shift)[:, 0]  # (N,) log-sum-exp of each row
+        nll = log_total - logits2[rows, safe_targets]  # (N,)
         n_kept = max(int(keep.sum()), 1)
-        ctx.save_for_backward(probs, safe_targets, keep)
+        ctx.save_for_backward(e, total, safe_targets, keep)
         ctx.shape, ctx.n_kept = logits.shape, n_kept
         return np.asarray((nll * keep).sum() / n_kept, dtype=logits.dtype)
 
     @staticmethod
     def backward(ctx, grad):
-        probs, targets, keep = ctx.saved
-        scale = ((grad / ctx.n_kept) * keep[:, None]).astype(probs.dtype)  # (N, 1)
-        gx = probs * scale
-        gx[np.arange(len(targets)), targets] -= scale[:, 0]  # softmax - onehot, scaled
+        e, total, targets, keep = ctx.saved
+        scale = ((grad / ctx.n_kept) * keep[:, None]).astype(e.dtype)  # (N, 1)
+        gx = e * (scale / total)  # softmax * scale
+        gx[np.arange(len(targets)), targets] -= scale[:, 0]  # minus onehot * scale
         return gx.reshape(ctx.shape)
 
 
@@ -206,16 +239,24 @@ _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
 
 class GELU(Function):
     """Exact:  y = x Phi(x) = x/2 (1 + erf(x / sqrt 2));  dy/dx = Phi(x) + x phi(x).
-    Tanh:   y = x/2 (1 + tanh(u)),  u = sqrt(2/pi) (x + 0.044715 x^3);
-            dy/dx = (1 + t)/2 + x/2 (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)."""
+    Tanh:   y = x s,  s = (1 + tanh u) / 2 = sigmoid(2u),  u = sqrt(2/pi) (x + 0.044715 x^3);
+            dy/dx = s + x ds/dx = s (1 + (1 - s) r),  since ds/du = 2 s (1 - s), with
+            r = 2 x du/dx = 2 sqrt(2/pi) x (1 + 3 * 0.044715 x^2).
+    """
 
     @staticmethod
     def forward(ctx, x, approximate):
         ctx.approximate = approximate
         if approximate == "tanh":
-            t = np.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * (x * x * x)))
-            ctx.save_for_backward(x, t)
-            return 0.5 * x * (1 + t)
+            s = x * x  # each step in place: u = x (k + k a x^2), then s = (1 + tanh u) / 2
+            s *= _SQRT_2_OVER_PI * 0.044715
+            s += _SQRT_2_OVER_PI
+            s *= x
+            np.tanh(s, out=s)
+            s *= 0.5
+            s += 0.5
+            ctx.save_for_backward(x, s)
+            return x * s
         cdf = 0.5 * (1 + erf(x * _INV_SQRT_2))
         ctx.save_for_backward(x, cdf)
         return x * cdf
@@ -223,9 +264,17 @@ class GELU(Function):
     @staticmethod
     def backward(ctx, grad):
         if ctx.approximate == "tanh":
-            x, t = ctx.saved
-            du = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * (x * x))
-            return grad * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du)
+            x, s = ctx.saved
+            r = x * x  # r = x (2k + 6 k a x^2)
+            r *= 6 * _SQRT_2_OVER_PI * 0.044715
+            r += 2 * _SQRT_2_OVER_PI
+            r *= x
+            d = 1 - s
+            d *= r
+            d += 1
+            d *= s
+            d *= grad
+            return d
         x, cdf = ctx.saved
         pdf = _INV_SQRT_2PI * np.exp(-0.5 * (x * x))
         return grad * (cdf + x * pdf)
@@ -234,41 +283,55 @@ class GELU(Function):
 class LayerNorm(Function):
     """y = (x - mean) / sqrt(var + eps) * w + b over the last axis.
 
-    With xhat the normalized input, rstd = 1 / sqrt(var + eps) and gh = g * w:
-    dL/dx = rstd * (gh - mean(gh) - xhat * mean(gh * xhat)),  dL/dw = sum(g * xhat),
-    dL/db = sum(g), the sums running over every axis but the last.
+    With rstd = 1 / sqrt(var + eps), xhat = (x - mean) rstd the normalized input and
+    gh = g * w:  dL/dx = rstd * (gh - mean(gh) - xhat * mean(gh * xhat)),
+    dL/dw = sum(g * xhat),  dL/db = sum(g), the sums running over every axis but the last.
+
+    xhat itself is never formed: the forward scales x - mean by the outer product rstd w,
+    and the backward reads the row means as matrix-vector products, mean(gh) = (g @ w) / C
+    and mean(gh * xhat) = rstd ((g * (x - mean)) @ w) / C.
     """
 
     @staticmethod
     def forward(ctx, x, *weight_and_bias, eps):
-        centered = x - x.mean(axis=-1, keepdims=True)
-        var = (centered * centered).mean(axis=-1, keepdims=True)
-        rstd = 1 / np.sqrt(var + eps)  # (..., 1)
-        xhat = centered
-        xhat *= rstd  # in place: centered is not needed any more
-        ctx.save_for_backward(xhat, rstd, *weight_and_bias)
-        y = xhat
-        if weight_and_bias:
-            y = xhat * weight_and_bias[0]
-            if len(weight_and_bias) == 2:
-                y += weight_and_bias[1]
+        n = x.shape[-1]
+        centered = x - sum_last_axis(x) / n  # (..., C)
+        rstd = 1 / np.sqrt(dot_last_axis(centered, centered) / n + eps)  # (..., 1)
+        ctx.save_for_backward(centered, rstd, *weight_and_bias)
+        if not weight_and_bias:
+            return centered * rstd
+        y = centered * outer(rstd, weight_and_bias[0])  # xhat * w
+        if len(weight_and_bias) == 2:
+            y += weight_and_bias[1]
         return y
 
     @staticmethod
     def backward(ctx, grad):
-        xhat, rstd, *weight_and_bias = ctx.saved
-        lead = tuple(range(grad.ndim - 1))
-        gh = grad * weight_and_bias[0] if weight_and_bias else grad
-        gx = None
-        if ctx.needs_input_grad[0]:  # rstd * (gh - mean(gh) - xhat * mean(gh * xhat))
-            gx = gh - gh.mean(axis=-1, keepdims=True)
-            gx -= xhat * (gh * xhat).mean(axis=-1, keepdims=True)
-            gx *= rstd
-        grads = [gx]
+        centered, rstd, *weight_and_bias = ctx.saved
+        n = centered.shape[-1]
+        g_centered = grad * centered  # (..., C); g * xhat = g_centered * rstd
+        grads = [None]
         if weight_and_bias:
-            grads.append((grad * xhat).sum(axis=lead) if ctx.needs_input_grad[1] else None)
-        if len(weight_and_bias) == 2:
-            grads.append(grad.sum(axis=lead) if ctx.needs_input_grad[2] else None)
+            if ctx.needs_input_grad[1]:  # sum(g * xhat) over the rows, weighted by rstd
+                grads.append(rstd.reshape(-1) @ g_centered.reshape(-1, n))
+            else:
+                grads.append(None)
+            if len(weight_and_bias) == 2:
+                grads.append(sum_leading_axes(grad) if ctx.needs_input_grad[2] else None)
+        if ctx.needs_input_grad[0]:
+            if weight_and_bias:
+                w = weight_and_bias[0]
+                mean_gh = (grad @ w)[..., None] / n  # (..., 1)
+                mean_gh_xhat = rstd * (g_centered @ w)[..., None] / n
+                gx = grad * outer(rstd, w)  # rstd * gh
+            else:
+                mean_gh = sum_last_axis(grad) / n
+                mean_gh_xhat = rstd * sum_last_axis(g_centered) / n
+                gx = grad * rstd
+            # minus rstd * xhat * mean(gh * xhat), into g_centered's memory, free now
+            gx -= np.multiply(centered, rstd * rstd * mean_gh_xhat, out=g_centered)
+            gx -= rstd * mean_gh
+            grads[0] = gx
         return tuple(grads)
 
 

@@ -34,6 +34,56 @@ def _kept_shape(shape: tuple[int, ...], axis: Any) -> tuple[int, ...]:
     return tuple(1 if i in axes else n for i, n in enumerate(shape))
 
 
+# --------------------------------------------------------------------- BLAS in place of loops
+# NumPy sums a short row with a pairwise loop; a matrix-vector product with a vector of ones
+# adds the same numbers about three times faster (BLAS, vectorized and threaded). Forwards
+# and backwards over large arrays use these; small arrays keep np.sum, which starts faster.
+_BLAS_SUM_MIN_SIZE = 1 << 14
+
+
+def sum_last_axis(a: np.ndarray) -> np.ndarray:
+    """sum(a, axis=-1, keepdims=True), as a @ ones(C)."""
+    if a.dtype.kind != "f" or a.size < _BLAS_SUM_MIN_SIZE:
+        return a.sum(axis=-1, keepdims=True)
+    return (a @ np.ones(a.shape[-1], a.dtype))[..., None]
+
+
+def sum_leading_axes(a: np.ndarray) -> np.ndarray:
+    """sum(a) over every axis but the last (the gradient of a broadcast weight), as
+    ones(rows) @ a.reshape(rows, C)."""
+    rows = a.reshape(-1, a.shape[-1])
+    if a.dtype.kind != "f" or a.size < _BLAS_SUM_MIN_SIZE:
+        return rows.sum(axis=0)
+    return np.ones(rows.shape[0], a.dtype) @ rows
+
+
+def sum_along(a: np.ndarray, axis: int) -> np.ndarray:
+    """sum(a, axis, keepdims=True), by BLAS when `axis` is the last."""
+    return sum_last_axis(a) if axis in (-1, a.ndim - 1) else a.sum(axis=axis, keepdims=True)
+
+
+def dot_last_axis(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """sum(a * b, axis=-1, keepdims=True) without the product array: one (1, C) @ (C, 1)
+    matrix product per row."""
+    return (a[..., None, :] @ b[..., :, None])[..., 0]
+
+
+def outer(column: np.ndarray, row: np.ndarray) -> np.ndarray:
+    """column * row for a column (..., 1) and a row (C,): the (..., C) outer product.
+
+    For large arrays it is the matrix product [column, 0] @ [row; 0], which BLAS writes
+    about twice as fast as NumPy's broadcasting loop; the zero pad is there because NumPy
+    computes a product over an inner size of 1 with a slow loop of its own instead.
+    """
+    if column.size * row.shape[-1] < _BLAS_SUM_MIN_SIZE:
+        return column * row
+    left = np.zeros((column.size, 2), column.dtype)  # (N, 2)
+    left[:, 0] = column.reshape(-1)
+    right = np.zeros((2, row.shape[-1]), row.dtype)  # (2, C)
+    right[0] = row
+    return (left @ right).reshape(*column.shape[:-1], row.shape[-1])
+
+
 # --------------------------------------------------------------------- arithmetic
 class Add(Function):
     """z = x + y;  dz/dx = 1,  dz/dy = 1."""
@@ -237,12 +287,19 @@ class Sum(Function):
     def forward(ctx, x, axis, keepdims):
         ctx.shape = x.shape
         ctx.kept_shape = _kept_shape(x.shape, axis)
+        if x.size >= _BLAS_SUM_MIN_SIZE and x.flags.c_contiguous and axis in (None, -1):
+            rows = sum_last_axis(x.reshape(-1, x.shape[-1]))  # (N, 1), by BLAS
+            if axis is None:
+                return rows.sum(dtype=x.dtype).reshape(ctx.kept_shape if keepdims else ())
+            return rows.reshape(ctx.kept_shape if keepdims else x.shape[:-1])
         return x.sum(axis=axis, keepdims=keepdims)
 
     @staticmethod
     def backward(ctx, grad):
-        if grad.size == 1:  # a sum of everything (a loss): np.full is 4x cheaper than a view
-            return np.full(ctx.shape, grad.reshape(()))
+        if grad.size == 1 and math.prod(ctx.shape) < _BLAS_SUM_MIN_SIZE:
+            return np.full(ctx.shape, grad.reshape(()))  # quicker to make than a view
+        # a read-only view that repeats grad along the summed axes: no memory, and the
+        # next backward reads it as cheaply as a scalar
         return np.broadcast_to(grad.reshape(ctx.kept_shape), ctx.shape)
 
 

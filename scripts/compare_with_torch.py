@@ -625,6 +625,78 @@ def clip_cases() -> None:
         print(f"{status:4} {name:<44} norm and grads {err:9.2e}  {problem}")
 
 
+def large_cases() -> None:
+    """Shapes of 32768 elements, past the size where sums go to BLAS and outer products to
+    a matrix product, and logits that take each branch of exp_and_sum."""
+    x = randn(4, 32, 256)
+    for axis in (-1, 1):
+        case(
+            f"softmax (4,32,256) axis={axis}",
+            lambda x, a=axis: F.softmax(x, axis=a),
+            lambda x, a=axis: torch.softmax(x, dim=a),
+            x,
+        )
+    for scale, shift, what in ((1, 0, "exp unshifted"), (500, 0, "row max: too large"),
+                               (1, -800, "row max: rows underflow")):  # fmt: skip
+        case(
+            f"log_softmax (4,32,256), {what}",
+            lambda x, s=scale, c=shift: F.log_softmax(x * s + c),
+            lambda x, s=scale, c=shift: torch.log_softmax(x * s + c, dim=-1),
+            x,
+        )
+        case(
+            f"logsumexp (4,32,256), {what}",
+            lambda x, s=scale, c=shift: F.logsumexp(x * s + c),
+            lambda x, s=scale, c=shift: torch.logsumexp(x * s + c, dim=-1),
+            x,
+        )
+        targets = rng.integers(0, 256, (4, 32))
+        targets[0, :5] = -1
+        case(
+            f"cross_entropy (4,32,256) ignore_index, {what}",
+            lambda x, s=scale, c=shift, t=targets: F.cross_entropy(x * s + c, t, ignore_index=-1),
+            lambda x, s=scale, c=shift, t=targets: TF.cross_entropy(
+                (x * s + c).reshape(-1, 256), torch.tensor(t).reshape(-1), ignore_index=-1
+            ),
+            x,
+        )
+    rows_masked = np.zeros((4, 32, 256), bool)
+    rows_masked[1, 3] = rows_masked[2, :, 100:] = True
+    case(
+        "softmax (4,32,256), -inf entries and a fully masked row",
+        lambda x: F.softmax(x.masked_fill(rows_masked, -np.inf)),
+        lambda x: torch.nan_to_num(
+            torch.softmax(x.masked_fill(torch.tensor(rows_masked), -np.inf), dim=-1)
+        ),
+        x,
+    )
+    case(
+        "gelu tanh (4,32,256)",
+        lambda x: F.gelu(x * 3, "tanh"),
+        lambda x: TF.gelu(x * 3, approximate="tanh"),
+        x,
+    )
+    for name, params in (("weight+bias", (randn(256), randn(256))), ("weight", (randn(256),)),
+                         ("no affine", ())):  # fmt: skip
+        case(
+            f"layer_norm {name} (4,32,256)",
+            lambda x, *p: F.layer_norm(x, *p),
+            lambda x, *p: TF.layer_norm(x, (256,), *p),
+            x * 3 + 1,
+            *params,
+        )
+    case("sum (4,32,256)", lambda x: x.sum(), lambda x: x.sum(), x)
+    case("sum axis=-1 (4,32,256)", lambda x: x.sum(axis=-1), lambda x: x.sum(-1), x)
+    case(
+        "sum axis=-1 keepdims (4,32,256)",
+        lambda x: x.sum(axis=-1, keepdims=True),
+        lambda x: x.sum(-1, keepdim=True),
+        x,
+    )
+    case("(softmax * c).sum() (4,32,256)", lambda x: (F.softmax(x) * x).sum(),
+         lambda x: (torch.softmax(x, -1) * x).sum(), x)  # fmt: skip
+
+
 def main() -> int:
     print(
         f"minigrad vs torch {torch.__version__}, numpy {np.__version__}; float64, "
@@ -638,6 +710,7 @@ def main() -> int:
         shape_cases,
         selection_cases,
         fused_cases,
+        large_cases,
         erf_case,
         optimizer_cases,
         clip_cases,

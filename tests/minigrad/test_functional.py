@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from minigrad import Tensor, gradcheck, random_tensors
+from minigrad import Tensor, gradcheck, ops, random_tensors
 from minigrad import functional as F
 
 # ------------------------------------------------------------ the same formulas from primitives
@@ -231,3 +231,114 @@ def test_logsumexp_equals_composition_and_passes_gradcheck(axis, keepdims):
     assert gradcheck(fused, x)
     big = Tensor(np.array([[1000.0, 1000.0], [-np.inf, 0.0]]))
     np.testing.assert_allclose(F.logsumexp(big).data, [1000 + math.log(2), 0.0])
+
+
+# ------------------------------------------------------------ large arrays: the fast paths
+# Past a size threshold, sums go to BLAS, outer products to a matrix product, and exp skips
+# the max shift when it can; the gradient checks above use small shapes, so these tests hold
+# the fast paths to the same formulas.
+LARGE = (4, 32, 256)  # 32768 elements
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(3, 5), LARGE])
+def test_blas_helpers_equal_their_numpy_formulas(shape, dtype):
+    rng = np.random.default_rng(20)
+    a = rng.standard_normal(shape).astype(dtype)
+    b = rng.standard_normal(shape).astype(dtype)
+    column = rng.standard_normal((*shape[:-1], 1)).astype(dtype)
+    row = rng.standard_normal(shape[-1]).astype(dtype)
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    cases = [
+        (ops.sum_last_axis(a), a.sum(axis=-1, keepdims=True)),
+        (ops.sum_leading_axes(a), a.reshape(-1, shape[-1]).sum(axis=0)),
+        (ops.dot_last_axis(a, b), (a * b).sum(axis=-1, keepdims=True)),
+        (ops.outer(column, row), column * row),
+    ]
+    for fast, reference in cases:
+        assert fast.dtype == dtype and fast.shape == reference.shape
+        np.testing.assert_allclose(fast, reference, rtol=rtol, atol=rtol * 10)
+
+
+@pytest.mark.parametrize(
+    "scale, shift, unshifted",
+    [(1.0, 0.0, True), (1e3, 0.0, False), (1.0, -1e3, False), (1.0, 300.0, True)],
+    ids=["ordinary", "too-large-to-exp", "rows-underflow", "large-but-safe"],
+)
+def test_exp_and_sum_gives_the_textbook_softmax_on_every_branch(scale, shift, unshifted):
+    x = np.random.default_rng(21).standard_normal(LARGE) * scale + shift
+    e, total, c = F.exp_and_sum(x)
+    assert (np.isscalar(c) and c == 0) == unshifted
+    m = x.max(axis=-1, keepdims=True)
+    textbook = np.exp(x - m) / np.exp(x - m).sum(axis=-1, keepdims=True)
+    np.testing.assert_allclose(e / total, textbook, rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(np.log(total) + c, m + np.log(np.exp(x - m).sum(-1, keepdims=True)))
+
+
+def test_exp_and_sum_propagates_nan_and_zeroes_a_fully_masked_row():
+    x = np.random.default_rng(22).standard_normal(LARGE)
+    x[0, 0, 3] = np.nan
+    x[1, 2] = -np.inf
+    y = F.softmax_array(x)
+    assert np.all(np.isnan(y[0, 0])) and np.all(y[1, 2] == 0)
+    assert np.all(np.isfinite(np.delete(y.reshape(-1, LARGE[-1]), [0, 32 + 2], axis=0)))
+
+
+LARGE_CASES = {
+    "softmax": (F.softmax, composed_softmax),
+    "softmax axis=1": (lambda x: F.softmax(x, axis=1), lambda x: composed_softmax(x, axis=1)),
+    "log_softmax": (F.log_softmax, composed_log_softmax),
+    "logsumexp": (
+        F.logsumexp,
+        lambda x: composed_log_softmax(x)[..., :1] * -1 + x[..., :1],  # x_0 - log p_0
+    ),
+    "cross_entropy": (
+        lambda x: F.cross_entropy(x, LARGE_TARGETS, ignore_index=-1),
+        lambda x: composed_cross_entropy(x, LARGE_TARGETS, ignore_index=-1),
+    ),
+    "gelu tanh": (lambda x: F.gelu(x, "tanh"), composed_gelu_tanh),
+    "layer_norm": (
+        lambda x: F.layer_norm(x * 3 + 1, LARGE_W.astype(x.dtype), LARGE_B.astype(x.dtype)),
+        lambda x: composed_layer_norm(x * 3 + 1, LARGE_W, LARGE_B),
+    ),
+    "layer_norm no affine": (
+        lambda x: F.layer_norm(x * 3 + 1),
+        lambda x: composed_layer_norm(x * 3 + 1, 1.0, 0.0),
+    ),
+}
+LARGE_TARGETS = np.random.default_rng(23).integers(-1, LARGE[-1], LARGE[:-1])
+LARGE_W, LARGE_B = random_tensors((LARGE[-1],), (LARGE[-1],), seed=24)
+
+
+@pytest.mark.parametrize("name", list(LARGE_CASES))
+def test_fused_functions_on_large_arrays_equal_their_composition(name):
+    fused, composed = LARGE_CASES[name]
+    (x,) = random_tensors(LARGE, seed=25)
+    logsumexp = name == "logsumexp"
+    squeeze = (lambda t: t.reshape(LARGE[:-1])) if logsumexp else (lambda t: t)
+    assert_same_values_and_gradients(fused, lambda x: squeeze(composed(x)), x)
+
+
+@pytest.mark.parametrize("name", list(LARGE_CASES))
+def test_fused_functions_on_large_float32_arrays_stay_float32_and_accurate(name):
+    fused, _ = LARGE_CASES[name]
+    (x64,) = random_tensors(LARGE, seed=26)
+    x32 = Tensor(x64.data.astype(np.float32), requires_grad=True)
+    weights = np.random.default_rng(27).standard_normal(fused(x64).shape)
+    outputs = []
+    for x in (x64, x32):
+        out = fused(x)
+        (out * Tensor(weights.astype(x.dtype))).sum().backward()
+        outputs.append((out.data, x.grad))
+    (y64, g64), (y32, g32) = outputs
+    assert y32.dtype == g32.dtype == np.float32
+    np.testing.assert_allclose(y32, y64, rtol=2e-5, atol=2e-5 * np.abs(y64).max())
+    np.testing.assert_allclose(g32, g64, rtol=2e-4, atol=2e-5 * np.abs(g64).max())
+
+
+def test_the_gradient_of_a_large_sum_is_a_private_writable_array_that_accumulates():
+    (x,) = random_tensors(LARGE, seed=28)
+    x.sum().backward()  # Sum's backward is a read-only broadcast view at this size
+    assert x.grad.flags.writeable and np.all(x.grad == 1)
+    (x * 2).sum().backward()
+    assert np.all(x.grad == 3)
