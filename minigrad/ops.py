@@ -244,6 +244,10 @@ class MatMul(Function):
     @staticmethod
     def backward(ctx, grad):
         x, y = ctx.saved
+        if x.ndim == y.ndim == 2:  # the common case, without the vector bookkeeping below
+            gx = grad @ y.T if ctx.needs_input_grad[0] else None
+            gy = x.T @ grad if ctx.needs_input_grad[1] else None
+            return gx, gy
         x2 = x[None, :] if x.ndim == 1 else x  # (..., n, k)
         y2 = y[:, None] if y.ndim == 1 else y  # (..., k, m)
         if x.ndim == 1 and y.ndim == 1:
