@@ -300,7 +300,8 @@ class LayerNorm(Function):
         ctx.save_for_backward(centered, rstd, *weight_and_bias)
         if not weight_and_bias:
             return centered * rstd
-        y = centered * outer(rstd, weight_and_bias[0])  # xhat * w
+        y = outer(rstd, weight_and_bias[0])
+        y *= centered  # xhat * w
         if len(weight_and_bias) == 2:
             y += weight_and_bias[1]
         return y
@@ -323,7 +324,8 @@ class LayerNorm(Function):
                 w = weight_and_bias[0]
                 mean_gh = (grad @ w)[..., None] / n  # (..., 1)
                 mean_gh_xhat = rstd * (g_centered @ w)[..., None] / n
-                gx = grad * outer(rstd, w)  # rstd * gh
+                gx = outer(rstd, w)
+                gx *= grad  # rstd * gh
             else:
                 mean_gh = sum_last_axis(grad) / n
                 mean_gh_xhat = rstd * sum_last_axis(g_centered) / n

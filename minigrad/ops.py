@@ -291,7 +291,8 @@ class Sum(Function):
     def forward(ctx, x, axis, keepdims):
         ctx.shape = x.shape
         ctx.kept_shape = _kept_shape(x.shape, axis)
-        if x.size >= _BLAS_SUM_MIN_SIZE and x.flags.c_contiguous and axis in (None, -1):
+        large_float = x.dtype.kind == "f" and x.size >= _BLAS_SUM_MIN_SIZE
+        if large_float and x.flags.c_contiguous and axis in (None, -1):
             rows = sum_last_axis(x.reshape(-1, x.shape[-1]))  # (N, 1), by BLAS
             if axis is None:
                 return rows.sum(dtype=x.dtype).reshape(ctx.kept_shape if keepdims else ())

@@ -342,3 +342,11 @@ def test_the_gradient_of_a_large_sum_is_a_private_writable_array_that_accumulate
     assert x.grad.flags.writeable and np.all(x.grad == 1)
     (x * 2).sum().backward()
     assert np.all(x.grad == 3)
+
+
+def test_large_sums_of_booleans_and_integers_count_as_numpy_does():
+    mask = np.random.default_rng(29).random(LARGE) < 0.3
+    for array in (mask, mask.astype(np.int64)):
+        total, per_row = Tensor(array).sum(), Tensor(array).sum(axis=-1)
+        assert total.item() == array.sum() and total.dtype == array.sum().dtype
+        np.testing.assert_array_equal(per_row.data, array.sum(axis=-1))
