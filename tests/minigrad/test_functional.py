@@ -350,3 +350,16 @@ def test_large_sums_of_booleans_and_integers_count_as_numpy_does():
         total, per_row = Tensor(array).sum(), Tensor(array).sum(axis=-1)
         assert total.item() == array.sum() and total.dtype == array.sum().dtype
         np.testing.assert_array_equal(per_row.data, array.sum(axis=-1))
+
+
+@pytest.mark.parametrize("name", list(LARGE_CASES))
+def test_a_plain_sum_of_a_large_fused_output_backpropagates_like_the_composition(name):
+    """fn(x).sum() hands each backward a read-only broadcast view as its gradient."""
+    fused, composed = LARGE_CASES[name]
+    (x,) = random_tensors(LARGE, seed=30)
+    grads = []
+    for fn in (fused, composed):
+        x.grad = None
+        fn(x).sum().backward()
+        grads.append(x.grad)
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-9, atol=1e-12)
