@@ -291,12 +291,12 @@ class Sum(Function):
     def forward(ctx, x, axis, keepdims):
         ctx.shape = x.shape
         ctx.kept_shape = _kept_shape(x.shape, axis)
-        large_float = x.dtype.kind == "f" and x.size >= _BLAS_SUM_MIN_SIZE
-        if large_float and x.flags.c_contiguous and axis in (None, -1):
-            rows = sum_last_axis(x.reshape(-1, x.shape[-1]))  # (N, 1), by BLAS
-            if axis is None:
-                return rows.sum(dtype=x.dtype).reshape(ctx.kept_shape if keepdims else ())
-            return rows.reshape(ctx.kept_shape if keepdims else x.shape[:-1])
+        if axis is None and x.dtype.kind == "f" and x.size >= _BLAS_SUM_MIN_SIZE:
+            total = sum_last_axis(x.reshape(-1, x.shape[-1])).sum(dtype=x.dtype)  # rows by BLAS
+            return total.reshape(ctx.kept_shape) if keepdims else total
+        if x.ndim and axis in (-1, x.ndim - 1):
+            total = sum_last_axis(x)
+            return total if keepdims else total[..., 0]
         return x.sum(axis=axis, keepdims=keepdims)
 
     @staticmethod

@@ -43,7 +43,7 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         return grad
     extra = grad.ndim - len(shape)
     if grad.shape[extra:] == shape:  # only new leading axes (a bias): one sum, no reshape
-        return grad.sum(axis=0 if extra == 1 else tuple(range(extra)))
+        return grad.sum(axis=tuple(range(extra)))
     axes = tuple(range(extra)) + tuple(
         extra + i for i, n in enumerate(shape) if n == 1 and grad.shape[extra + i] != 1
     )
