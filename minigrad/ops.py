@@ -628,8 +628,8 @@ def split(x: Tensor, indices_or_sections: int | Sequence[int], axis: int = 0) ->
 def where(condition: Any, x: Any, y: Any) -> Tensor:
     """Elementwise choice: x where `condition` is true, else y (NumPy's `where`)."""
     condition = np.asarray(condition.data if isinstance(condition, Tensor) else condition, bool)
-    if not isinstance(x, Tensor) and isinstance(y, Tensor):
-        x = y._operand(x)
-    elif isinstance(x, Tensor) and not isinstance(y, Tensor):
-        y = x._operand(y)
+    if isinstance(x, Tensor):
+        x, y = x._operands(y)
+    elif isinstance(y, Tensor):
+        y, x = y._operands(x)
     return Where.apply(_tensor(x), _tensor(y), condition=condition)

@@ -245,56 +245,70 @@ class Tensor:
                 ctx.released = True
 
     # ---------------------------------------------------------------- arithmetic
-    def _operand(self, other: Any) -> Tensor:
-        """Wrap a Python number or array as a constant of this tensor's dtype (no upcast)."""
-        if isinstance(other, Tensor):
-            return other
-        if isinstance(other, (int, float, bool)):
-            return Tensor._wrap(
-                np.asarray(other, np.result_type(self.data.dtype, other)), False, None
-            )
-        return Tensor._wrap(np.asarray(other), False, None)
+    def _operands(self, other: Any) -> tuple[Tensor, Tensor]:
+        """`self` and `other` as the two tensors of a binary operation.
+
+        A scalar never widens a tensor, as in PyTorch: a number (Python or NumPy, such as
+        `np.sqrt(d_k)`, which is a float64) or a 0-d array takes this tensor's dtype where
+        NumPy would upcast a float32 tensor to float64, and so does a 0-d float tensor
+        meeting a float tensor with axes (it is cast, and its gradient cast back).
+        """
+        if not isinstance(other, Tensor):
+            value = _python_scalar(other)
+            if value is None:
+                return self, Tensor._wrap(np.asarray(other), False, None)
+            dtype = np.result_type(self.data.dtype, value)  # NumPy's rule for a Python number
+            return self, Tensor._wrap(np.asarray(value, dtype), False, None)
+        a, b = self.data, other.data
+        if a.dtype is b.dtype or (a.ndim == 0) == (b.ndim == 0):
+            return self, other
+        if a.dtype.kind == b.dtype.kind == "f":
+            if b.ndim == 0:
+                return self, other.astype(a.dtype)
+            return self.astype(b.dtype), other
+        return self, other
 
     def __add__(self, other: Any) -> Tensor:
-        return ops.Add.apply(self, self._operand(other))
+        return ops.Add.apply(*self._operands(other))
 
     def __radd__(self, other: Any) -> Tensor:
-        return ops.Add.apply(self._operand(other), self)
+        return ops.Add.apply(*self._operands(other)[::-1])
 
     def __sub__(self, other: Any) -> Tensor:
-        return ops.Sub.apply(self, self._operand(other))
+        return ops.Sub.apply(*self._operands(other))
 
     def __rsub__(self, other: Any) -> Tensor:
-        return ops.Sub.apply(self._operand(other), self)
+        return ops.Sub.apply(*self._operands(other)[::-1])
 
     def __mul__(self, other: Any) -> Tensor:
-        return ops.Mul.apply(self, self._operand(other))
+        return ops.Mul.apply(*self._operands(other))
 
     def __rmul__(self, other: Any) -> Tensor:
-        return ops.Mul.apply(self._operand(other), self)
+        return ops.Mul.apply(*self._operands(other)[::-1])
 
     def __truediv__(self, other: Any) -> Tensor:
-        return ops.Div.apply(self, self._operand(other))
+        return ops.Div.apply(*self._operands(other))
 
     def __rtruediv__(self, other: Any) -> Tensor:
-        return ops.Div.apply(self._operand(other), self)
+        return ops.Div.apply(*self._operands(other)[::-1])
 
     def __pow__(self, exponent: Any) -> Tensor:
-        if isinstance(exponent, (int, float)):
-            return ops.PowScalar.apply(self, exponent=exponent)
-        return ops.Pow.apply(self, self._operand(exponent))
+        value = None if isinstance(exponent, Tensor) else _python_scalar(exponent)
+        if isinstance(value, (int, float)):
+            return ops.PowScalar.apply(self, exponent=value)
+        return ops.Pow.apply(*self._operands(exponent))
 
     def __rpow__(self, base: Any) -> Tensor:
-        return ops.Pow.apply(self._operand(base), self)
+        return ops.Pow.apply(*self._operands(base)[::-1])
 
     def __neg__(self) -> Tensor:
         return ops.Neg.apply(self)
 
     def __matmul__(self, other: Any) -> Tensor:
-        return ops.MatMul.apply(self, self._operand(other))
+        return ops.MatMul.apply(*self._operands(other))
 
     def __rmatmul__(self, other: Any) -> Tensor:
-        return ops.MatMul.apply(self._operand(other), self)
+        return ops.MatMul.apply(*self._operands(other)[::-1])
 
     # comparisons give constant boolean tensors (masks, accuracy); no gradient flows
     def __lt__(self, other: Any) -> Tensor:
@@ -387,6 +401,15 @@ class Tensor:
 
 def _array(x: Any) -> Any:
     return x.data if isinstance(x, Tensor) else x
+
+
+def _python_scalar(x: Any) -> bool | int | float | complex | None:
+    """x as a Python number if it is one value (a Python or NumPy number, a 0-d array);
+    None for anything else. Python numbers are "weak" in NumPy's promotion: they adapt to
+    the array they meet, where NumPy's own scalars and 0-d arrays would widen it."""
+    if isinstance(x, (np.generic, np.ndarray)):  # before float: np.float64 is a float too
+        return x.item() if x.ndim == 0 and x.dtype.kind in "biufc" else None
+    return x if isinstance(x, (bool, int, float, complex)) else None
 
 
 def _plain_index(index: Any) -> Any:

@@ -146,6 +146,12 @@ def test_item_and_numpy():
 
 FLOAT32_CASES = {
     "scalar arithmetic": lambda x, w: (x * 2.5 + 1 - x / 3.0) ** 2,
+    # NumPy's own scalars and 0-d values would widen a float32 array to float64; here they
+    # adapt to the tensor as Python numbers do (and as in PyTorch)
+    "numpy scalars": lambda x, w: x / np.sqrt(8.0) - np.int64(3) * x + np.float64(0.5) ** x,
+    "0-d operands": lambda x, w: (
+        (x * np.array(2.0) + Tensor(0.5, requires_grad=True) * w).abs() ** np.float64(2.5)
+    ),
     "pow": lambda x, w: x**3 + (x * x + 1) ** 0.5 + 2.0**x,
     "matmul": lambda x, w: x @ w,
     "reductions": lambda x, w: x.sum(axis=0) + x.mean(axis=0) + x.max(axis=0) + x.var(axis=0),
@@ -168,9 +174,12 @@ def test_float32_stays_float32_in_values_and_gradients(name):
     x = Tensor(rng.standard_normal((4, 4)).astype(np.float32), requires_grad=True)
     w = Tensor(rng.standard_normal((4, 4)).astype(np.float32), requires_grad=True)
     out = FLOAT32_CASES[name](x, w)
-    assert out.dtype == np.float32
+    nodes = mg.tensor._topological_order(out)  # every intermediate, to see its gradient too
+    for node in nodes:
+        node.retain_grad()
     out.sum().backward()
-    for t in (x, w):
+    for t in (x, w, *nodes):  # a leaf's gradient is cast to its dtype, an intermediate's not
+        assert t.dtype == np.float32
         assert t.grad is None or t.grad.dtype == np.float32
 
 
@@ -181,3 +190,13 @@ def test_truth_value_only_for_one_element():
     np.testing.assert_array_equal((~(Tensor(np.arange(3)) > 0)).data, [True, False, False])
     with pytest.raises(TypeError, match="boolean"):
         ~Tensor(np.ones(2))
+
+
+def test_a_0d_float64_tensor_meets_float32_as_float32_and_gets_its_own_gradient():
+    x = Tensor(np.array([1.0, 2.0, 4.0], np.float32), requires_grad=True)
+    scale = Tensor(3.0, requires_grad=True)  # float64, as NumPy makes it from a Python float
+    y = x * scale
+    assert y.dtype == np.float32
+    y.sum().backward()
+    assert scale.grad.dtype == np.float64 and scale.grad == 7.0
+    np.testing.assert_array_equal(x.grad, np.full(3, 3.0, np.float32))
