@@ -8,6 +8,7 @@ A `Module` owns `Parameter`s and sub-modules, found by assigning them as attribu
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -25,6 +26,14 @@ def make_rng(rng: RngLike) -> np.random.Generator:
     if isinstance(rng, np.random.Generator):
         return rng
     return np.random.default_rng(0 if rng is None else rng)
+
+
+def _type_name(value: Any) -> str:
+    """'int', 'numpy.ndarray': the type of `value` as an error message names it."""
+    cls = type(value)
+    if cls.__module__ == "builtins":
+        return cls.__qualname__
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 class Parameter(Tensor):
@@ -53,13 +62,42 @@ class Module:
             raise AttributeError(
                 f"{type(self).__name__}: call super().__init__() before assigning attributes"
             )
-        for registry in (self._parameters, self._modules, self._buffers):
-            registry.pop(name, None)
-        if isinstance(value, Parameter):
-            self._parameters[name] = value
-        elif isinstance(value, Module):
-            self._modules[name] = value
+        self._check_assignment(name, value)
+        registry = self._registry_for(name, value)
+        for other in (self._parameters, self._modules, self._buffers):
+            if other is not registry:
+                other.pop(name, None)
+        if registry is not None:
+            registry[name] = value  # a name already there keeps its place in the state dict
         object.__setattr__(self, name, value)
+
+    def _registry_for(self, name: str, value: Any) -> dict[str, Any] | None:
+        """Where an assigned value is registered: a Parameter or a Module by its type, a new
+        value of a buffer stays a buffer; anything else is a plain attribute (None)."""
+        if isinstance(value, Parameter):
+            return self._parameters
+        if isinstance(value, Module):
+            return self._modules
+        if name in self._buffers and value is not None:
+            return self._buffers
+        return None
+
+    def _check_assignment(self, name: str, value: Any) -> None:
+        """A registered parameter, sub-module or buffer may only be replaced by its own kind
+        (or by None, which unregisters it), as in PyTorch: a wrong value would silently drop it."""
+        if value is None or isinstance(value, Parameter):
+            return
+        if name in self._parameters:
+            kind, expected = "parameter", "nn.Parameter or None"
+        elif name in self._modules and not isinstance(value, Module):
+            kind, expected = "child module", "nn.Module or None"
+        elif name in self._buffers and not isinstance(value, (Module, np.ndarray)):
+            kind, expected = "buffer", "np.ndarray or None"
+        else:
+            return
+        raise TypeError(
+            f"cannot assign '{_type_name(value)}' as {kind} '{name}' ({expected} expected)"
+        )
 
     def register_buffer(self, name: str, array: np.ndarray, persistent: bool = True) -> None:
         """A non-learnable array that belongs to the module (a mask, a table of angles);
@@ -78,17 +116,30 @@ class Module:
         return self.forward(*args, **kwargs)
 
     # ---------------------------------------------------------------- the module tree
-    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
-        yield prefix, self
-        for name, module in self._modules.items():
-            yield from module.named_modules(f"{prefix}.{name}" if prefix else name)
+    def named_modules(
+        self, prefix: str = "", remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Module]]:
+        """(dotted name, module) pairs, this module first. A module reachable under two names
+        comes once, under the first, unless `remove_duplicate` is False (the state dict's walk)."""
+        seen: set[int] = set()
+
+        def walk(prefix: str, module: Module) -> Iterator[tuple[str, Module]]:
+            if remove_duplicate and id(module) in seen:
+                return
+            seen.add(id(module))
+            yield prefix, module
+            for name, child in module._modules.items():
+                yield from walk(f"{prefix}.{name}" if prefix else name, child)
+
+        yield from walk(prefix, self)
 
     def modules(self) -> Iterator[Module]:
         for _, module in self.named_modules():
             yield module
 
     def children(self) -> Iterator[Module]:
-        yield from self._modules.values()
+        """The direct sub-modules; one assigned under two names comes once."""
+        yield from {id(m): m for m in self._modules.values()}.values()
 
     def named_parameters(self) -> Iterator[tuple[str, Parameter]]:
         """(dotted name, parameter) pairs; a parameter shared by two modules comes once."""
@@ -107,8 +158,9 @@ class Module:
         return sum(p.size for p in self.parameters())
 
     def _named_arrays(self) -> Iterator[tuple[str, Module, str, str]]:
-        """(key, owner, attribute, kind) for every parameter and persistent buffer."""
-        for prefix, module in self.named_modules():
+        """(key, owner, attribute, kind) for every parameter and persistent buffer, under
+        every name it is reachable by (a shared module is saved, and loaded, under each)."""
+        for prefix, module in self.named_modules(remove_duplicate=False):
             for name in module._parameters:
                 yield (f"{prefix}.{name}" if prefix else name), module, name, "parameter"
             for name in module._buffers:
@@ -130,27 +182,29 @@ class Module:
         """Copy arrays into the parameters and buffers, in place, in each one's dtype.
 
         Shapes must match. With `strict`, missing and unexpected keys are an error; either
-        way they are returned as (missing, unexpected).
+        way they are returned as (missing, unexpected). Everything is checked before anything
+        is copied, so on an error the model is unchanged and the message lists every problem.
         """
-        targets = {key: (module, name, kind) for key, module, name, kind in self._named_arrays()}
-        missing = [k for k in targets if k not in state]
-        unexpected = [k for k in state if k not in targets]
-        if strict and (missing or unexpected):
-            raise ValueError(
-                f"load_state_dict: missing keys {missing}, unexpected keys {unexpected}"
-            )
-        for key, (module, name, kind) in targets.items():
-            if key not in state:
-                continue
-            value = np.asarray(state[key].data if isinstance(state[key], Tensor) else state[key])
+        targets = {}
+        for key, module, name, kind in self._named_arrays():
             current = getattr(module, name)
-            current_array = current.data if kind == "parameter" else current
-            if value.shape != current_array.shape:
-                raise ValueError(
-                    f"load_state_dict: '{key}' has shape {value.shape} in the state dict "
-                    f"but {current_array.shape} in the model"
-                )
-            current_array[...] = value
+            targets[key] = current.data if kind == "parameter" else current
+        values = {k: np.asarray(v.data if isinstance(v, Tensor) else v) for k, v in state.items()}
+        missing = [k for k in targets if k not in values]
+        unexpected = [k for k in values if k not in targets]
+        problems = [f"missing keys {missing}"] if strict and missing else []
+        problems += [f"unexpected keys {unexpected}"] if strict and unexpected else []
+        problems += [
+            f"'{key}' has shape {values[key].shape} in the state dict but {target.shape} "
+            "in the model"
+            for key, target in targets.items()
+            if key in values and values[key].shape != target.shape
+        ]
+        if problems:
+            raise ValueError("load_state_dict: " + "; ".join(problems))
+        for key, target in targets.items():
+            if key in values:
+                target[...] = values[key]
         return missing, unexpected
 
     def to(self, dtype: Any) -> Module:
@@ -219,7 +273,7 @@ class Linear(Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.shape[-1] != self.in_features:
+        if x.shape[-1:] != (self.in_features,):
             raise ValueError(
                 f"Linear({self.in_features}, {self.out_features}) got input of shape {x.shape} "
                 f"(weight shape {self.weight.shape})"
@@ -251,18 +305,30 @@ class Embedding(Module):
 
 class LayerNorm(Module):
     """Normalize the last axis (size `dim`) to mean 0, variance 1; then scale and shift.
-    x (..., dim) -> (..., dim). Weight starts at 1, bias at 0."""
+    x (..., dim) -> (..., dim). Weight starts at 1, bias at 0. `dim` may also be given as
+    PyTorch's normalized_shape, a one-axis shape such as (dim,)."""
 
     def __init__(
-        self, dim: int, eps: float = 1e-5, bias: bool = True, dtype: Any = np.float32
+        self,
+        dim: int | tuple[int] | list[int],
+        eps: float = 1e-5,
+        bias: bool = True,
+        dtype: Any = np.float32,
     ) -> None:
         super().__init__()
+        if isinstance(dim, (tuple, list)):
+            if len(dim) != 1:
+                raise ValueError(
+                    f"LayerNorm normalizes the last axis only: normalized_shape {tuple(dim)} "
+                    "must have exactly one axis"
+                )
+            (dim,) = dim
         self.dim, self.eps = dim, eps
         self.weight = Parameter(np.ones(dim, dtype=dtype))
         self.bias = Parameter(np.zeros(dim, dtype=dtype)) if bias else None
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.shape[-1] != self.dim:
+        if x.shape[-1:] != (self.dim,):
             raise ValueError(f"LayerNorm({self.dim}) got input of shape {x.shape}")
         return F.layer_norm(x, self.weight, self.bias, self.eps)
 
@@ -312,20 +378,56 @@ class Sigmoid(Module):
         return x.sigmoid()
 
 
+def _require_module(value: Any) -> Module:
+    """`value` itself, if it is a Module: containers hold modules only."""
+    if not isinstance(value, Module):
+        raise TypeError(f"{_type_name(value)} is not a Module subclass")
+    return value
+
+
 class ModuleList(Module):
-    """A list of modules whose parameters are registered (a plain list would hide them)."""
+    """A list of modules whose parameters are registered (a plain list would hide them).
+    Their keys are '0', '1', ..., so the state dict names '0.weight', '1.weight', ..."""
 
     def __init__(self, modules: Iterable[Module] = ()) -> None:
         super().__init__()
-        for module in modules:
-            self.append(module)
+        self.extend(modules)
 
     def append(self, module: Module) -> ModuleList:
-        setattr(self, str(len(self._modules)), module)
+        key = str(len(self._modules))
+        if key in self._modules:
+            raise ValueError(
+                f"{type(self).__name__}.append: key {key!r} is already taken "
+                f"(keys {list(self._modules)})"
+            )
+        setattr(self, key, _require_module(module))
         return self
 
-    def __getitem__(self, index: int) -> Module:
+    def extend(self, modules: Iterable[Module]) -> ModuleList:
+        for module in modules:
+            self.append(module)
+        return self
+
+    def insert(self, index: int, module: Module) -> None:
+        """Insert before position `index`, as list.insert does; the later modules move up a key."""
+        keys = list(self._modules)
+        if keys != [str(i) for i in range(len(keys))]:
+            raise ValueError(
+                f"{type(self).__name__}.insert needs the keys '0', '1', ..., not {keys}"
+            )
+        modules = list(self)
+        modules.insert(index, _require_module(module))
+        for position, each in enumerate(modules):
+            setattr(self, str(position), each)
+
+    def __getitem__(self, index: int | slice) -> Module:
+        if isinstance(index, slice):
+            return ModuleList(list(self)[index])
         return list(self._modules.values())[index]
+
+    def __setitem__(self, index: int, module: Module) -> None:
+        key = list(self._modules)[index]
+        setattr(self, key, _require_module(module))
 
     def __len__(self) -> int:
         return len(self._modules)
@@ -335,10 +437,31 @@ class ModuleList(Module):
 
 
 class Sequential(ModuleList):
-    """Modules applied one after another: Sequential(a, b, c)(x) = c(b(a(x)))."""
+    """Modules applied one after another: Sequential(a, b, c)(x) = c(b(a(x))).
+    Sequential(OrderedDict(name=module, ...)) registers them under those names."""
 
-    def __init__(self, *modules: Module) -> None:
-        super().__init__(modules)
+    def __init__(self, *modules: Module | OrderedDict[str, Module]) -> None:
+        if len(modules) == 1 and isinstance(modules[0], OrderedDict):
+            super().__init__()
+            for name, module in modules[0].items():
+                self._add_named(name, module)
+        else:
+            super().__init__(modules)
+
+    def _add_named(self, name: str, module: Module) -> None:
+        """Register `module` under `name`, which must be new and dot-free: a name like 'forward'
+        would hide a method, and a dot would break the dotted state-dict keys."""
+        if not isinstance(name, str) or not name or "." in name or hasattr(self, name):
+            raise ValueError(
+                f"Sequential: cannot name a module {name!r} (a name must be a non-empty string "
+                "without dots that is not already an attribute)"
+            )
+        setattr(self, name, _require_module(module))
+
+    def __getitem__(self, index: int | slice) -> Module:
+        if isinstance(index, slice):
+            return Sequential(OrderedDict(list(self._modules.items())[index]))
+        return super().__getitem__(index)
 
     def forward(self, x: Any) -> Any:
         for module in self:

@@ -1,5 +1,7 @@
 """Modules: registration, state dicts, modes, and a gradient check of every layer."""
 
+from collections import OrderedDict
+
 import numpy as np
 import pytest
 
@@ -150,3 +152,124 @@ def test_a_buffer_registered_again_takes_the_new_persistence():
     assert "table" not in module.state_dict()
     module.register_buffer("table", np.ones(2))
     np.testing.assert_array_equal(module.state_dict()["table"], np.ones(2))
+
+
+def test_containers_reject_what_is_not_a_module():
+    with pytest.raises(TypeError, match="function is not a Module subclass"):
+        nn.Sequential(nn.Linear(2, 2), lambda x: x * 100)
+    with pytest.raises(TypeError, match="int is not a Module subclass"):
+        nn.ModuleList([nn.Linear(2, 2), 3])
+    layers = nn.ModuleList([nn.ReLU()])
+    for add in (layers.append, lambda m: layers.extend([m]), lambda m: layers.insert(0, m),
+                lambda m: layers.__setitem__(0, m)):  # fmt: skip
+        with pytest.raises(TypeError, match="ndarray is not a Module subclass"):
+            add(np.zeros(2))
+    assert len(layers) == 1 and isinstance(layers[0], nn.ReLU)
+
+
+def test_sequential_from_an_ordered_dict_keeps_the_names():
+    model = nn.Sequential(OrderedDict(proj=nn.Linear(2, 3, rng=0), act=nn.ReLU()))
+    assert len(model) == 2 and model.proj is model[0]
+    assert list(model.state_dict()) == ["proj.weight", "proj.bias"]
+    assert model(Tensor(np.ones((1, 2), np.float32))).shape == (1, 3)
+    with pytest.raises(ValueError, match="'forward'"):
+        nn.Sequential(OrderedDict(forward=nn.ReLU()))
+
+
+def test_reassigning_a_parameter_keeps_its_place_in_the_state_dict():
+    model = nn.Module()
+    model.embed = nn.Embedding(5, 3)
+    model.head = nn.Linear(3, 5)
+    model.head.weight = model.embed.weight
+    assert list(model.state_dict()) == ["embed.weight", "head.weight", "head.bias"]
+    layer = nn.Linear(2, 2)
+    layer.weight = nn.Parameter(np.zeros((2, 2), np.float32))
+    assert [name for name, _ in layer.named_parameters()] == ["weight", "bias"]
+
+
+def test_assigning_an_array_to_a_buffer_keeps_it_a_buffer():
+    module = nn.Module()
+    module.register_buffer("mask", np.zeros(2))
+    module.mask = np.ones(2)
+    np.testing.assert_array_equal(module.state_dict()["mask"], np.ones(2))
+
+
+def test_assigning_the_wrong_kind_over_a_registered_name_is_a_type_error():
+    layer = nn.Linear(2, 2)
+    with pytest.raises(TypeError, match=r"'numpy.ndarray' as parameter 'weight'"):
+        layer.weight = np.zeros((2, 2))
+    assert isinstance(layer.weight, nn.Parameter) and "weight" in layer.state_dict()
+    model = nn.Module()
+    model.layer = layer
+    with pytest.raises(TypeError, match=r"'int' as child module 'layer'"):
+        model.layer = 3
+    model.register_buffer("mask", np.zeros(2))
+    with pytest.raises(TypeError, match=r"'list' as buffer 'mask'"):
+        model.mask = [1, 1]
+    assert list(model.state_dict()) == ["mask", "layer.weight", "layer.bias"]
+    layer.bias = None
+    assert list(layer.state_dict()) == ["weight"]
+
+
+def test_load_state_dict_names_every_problem_and_changes_nothing():
+    model = TwoLayer()
+    before = {k: v.copy() for k, v in model.state_dict().items()}
+    state = {k: v + 1 for k, v in before.items() if k != "norm.bias"}
+    state |= {"first.weight": np.zeros((5, 3)), "first.bias": np.zeros(2), "extra": np.zeros(1)}
+    pattern = (r"missing keys \['norm.bias'\].*unexpected keys \['extra'\]"
+               r".*'first.weight'.*\(5, 3\).*\(4, 3\).*'first.bias'.*\(2,\).*\(4,\)")  # fmt: skip
+    with pytest.raises(ValueError, match=pattern):
+        model.load_state_dict(state)
+    with pytest.raises(ValueError, match=r"'first.weight'.*'first.bias'"):
+        model.load_state_dict(state, strict=False)
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(value, before[key])
+
+
+def test_a_shared_submodule_is_listed_once():
+    model = nn.Module()
+    model.a = nn.Linear(2, 2)
+    model.b = model.a
+    assert [name for name, _ in model.named_modules()] == ["", "a"]
+    assert len(list(model.modules())) == 2 and len(list(model.children())) == 1
+    assert list(model.state_dict()) == ["a.weight", "a.bias", "b.weight", "b.bias"]
+
+
+def test_slicing_keeps_the_container_type():
+    layers = nn.ModuleList([nn.ReLU(), nn.Tanh(), nn.GELU()])
+    head = layers[0:2]
+    assert isinstance(head, nn.ModuleList) and [type(m) for m in head] == [nn.ReLU, nn.Tanh]
+    model = nn.Sequential(OrderedDict(proj=nn.Linear(2, 3), act=nn.ReLU(), out=nn.Linear(3, 1)))
+    tail = model[1:]
+    assert isinstance(tail, nn.Sequential) and list(tail.state_dict()) == ["out.weight", "out.bias"]
+    with pytest.raises(ValueError, match=r"'2' is already taken"):
+        nn.Sequential(nn.ReLU(), nn.Tanh(), nn.GELU())[1:].append(nn.ReLU())
+
+
+def test_module_list_extend_insert_and_setitem():
+    relu, tanh, gelu, sigmoid = nn.ReLU(), nn.Tanh(), nn.GELU(), nn.Sigmoid()
+    layers = nn.ModuleList([relu]).extend([tanh])
+    layers.insert(1, gelu)
+    layers.insert(-1, sigmoid)
+    assert list(layers) == [relu, gelu, sigmoid, tanh]
+    assert layers[3] is tanh and getattr(layers, "3") is tanh
+    layers[-1] = linear = nn.Linear(2, 2)
+    assert list(layers.state_dict()) == ["3.weight", "3.bias"] and layers[3] is linear
+    named = nn.Sequential(OrderedDict(act=nn.ReLU()))
+    with pytest.raises(ValueError, match=r"\['act'\]"):
+        named.insert(0, nn.Tanh())
+
+
+def test_layer_norm_takes_a_one_axis_normalized_shape():
+    x = Tensor(np.ones((2, 4), np.float32))
+    assert nn.LayerNorm((4,))(x).shape == (2, 4) and nn.LayerNorm([4])(x).shape == (2, 4)
+    with pytest.raises(ValueError, match=r"last axis.*\(3, 4\)"):
+        nn.LayerNorm((3, 4))
+
+
+def test_layers_name_the_shape_of_a_0d_input():
+    scalar = Tensor(np.float32(1.0))
+    with pytest.raises(ValueError, match=r"Linear\(2, 3\).*shape \(\)"):
+        nn.Linear(2, 3)(scalar)
+    with pytest.raises(ValueError, match=r"LayerNorm\(4\).*shape \(\)"):
+        nn.LayerNorm(4)(scalar)
