@@ -19,21 +19,45 @@ class Optimizer:
     """Base class: parameter groups, `zero_grad()`, `step()` and a saveable state."""
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
+        name = type(self).__name__
+        if isinstance(params, Tensor):  # a Tensor is iterable too: over its rows
+            raise TypeError(
+                "params argument given to the optimizer should be an iterable of Tensors "
+                f"or dicts, but got {type(params).__name__}"
+            )
         params = list(params)
         if not params:
-            raise ValueError(f"{type(self).__name__} got an empty parameter list")
+            raise ValueError(f"{name} got an empty parameter list")
         groups = params if isinstance(params[0], dict) else [{"params": params}]
         self.param_groups: list[dict[str, Any]] = []
+        seen: set[int] = set()
         for group in groups:
-            group = {**defaults, **group, "params": list(group["params"])}
+            if not isinstance(group, dict):
+                raise TypeError(
+                    f"{name}: parameter groups must all be dicts, got {type(group).__name__}"
+                )
+            group_params = group["params"]
+            group_params = [group_params] if isinstance(group_params, Tensor) else group_params
+            group = {**defaults, **group, "params": list(group_params)}
             for p in group["params"]:
-                if not isinstance(p, Tensor) or not p.requires_grad:
+                if not isinstance(p, Tensor):
                     raise TypeError(
-                        f"{type(self).__name__} can only optimize tensors that require grad"
+                        f"{name} can only optimize Tensors, but one of the params is "
+                        f"{type(p).__name__}"
                     )
+                if id(p) in seen:
+                    raise ValueError(
+                        f"{name}: some parameters appear more than once in the parameter "
+                        f"groups (one of shape {p.shape}); each would be updated twice per step"
+                    )
+                seen.add(id(p))
+            self.check_hyperparameters(group)
             self.param_groups.append(group)
         self.state: dict[int, dict[str, Any]] = {}  # by position of the parameter
         self.defaults = defaults
+
+    def check_hyperparameters(self, group: dict[str, Any]) -> None:
+        """Raise ValueError for a group's hyper-parameter outside its range."""
 
     def _indexed_params(self) -> Iterable[tuple[int, dict[str, Any], Tensor]]:
         index = 0
@@ -47,42 +71,88 @@ class Optimizer:
             p.grad = None
 
     def step(self) -> None:
+        """Update every parameter that has a grad; frozen ones (grad None) are skipped."""
         for index, group, p in self._indexed_params():
-            if p.grad is not None:
-                self.update(p.data, p.grad, self.state.setdefault(index, {}), group)
+            if p.grad is None:
+                continue
+            if p.grad.shape != p.shape:  # a broadcastable grad would be applied silently
+                raise ValueError(
+                    f"{type(self).__name__}: parameter {index} has shape {p.shape} "
+                    f"but its grad has shape {p.grad.shape}"
+                )
+            self.update(p.data, p.grad, self.state.setdefault(index, {}), group)
 
     def update(self, data: np.ndarray, grad: np.ndarray, state: dict, group: dict) -> None:
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, Any]:
-        """Hyper-parameters of each group and the per-parameter buffers (for exact resume)."""
-        groups = [{k: v for k, v in g.items() if k != "params"} for g in self.param_groups]
+        """Hyper-parameters of each group, the positions of its parameters (PyTorch's
+        layout) and the per-parameter buffers (for exact resume)."""
+        groups, start = [], 0
+        for g in self.param_groups:
+            saved = {k: v for k, v in g.items() if k != "params"}
+            saved["params"] = list(range(start, start + len(g["params"])))
+            start += len(g["params"])
+            groups.append(saved)
         return {"param_groups": groups, "state": {i: dict(s) for i, s in self.state.items()}}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore a `state_dict()`: groups must match in number and size, and each buffer is
+        checked against its parameter's shape and cast to its dtype. Nothing changes on error."""
         groups = state_dict["param_groups"]
         if len(groups) != len(self.param_groups):
             raise ValueError(
                 f"optimizer state has {len(groups)} parameter groups, "
                 f"this optimizer {len(self.param_groups)}"
             )
-        for group, saved in zip(self.param_groups, groups):
+        position: dict[int, int] = {}  # saved parameter id -> position here
+        index = 0
+        for n, (group, saved) in enumerate(zip(self.param_groups, groups)):
+            saved_ids = list(saved.get("params", range(index, index + len(group["params"]))))
+            if len(saved_ids) != len(group["params"]):
+                raise ValueError(
+                    "loaded state dict contains a parameter group that doesn't match the size "
+                    f"of optimizer's group: group {n} has {len(saved_ids)} parameters saved, "
+                    f"{len(group['params'])} here"
+                )
+            for saved_id in saved_ids:
+                position[int(saved_id)] = index
+                index += 1
+        if len(position) != index:
+            raise ValueError("loaded state dict lists a parameter id in more than one place")
+        params = [p for _, _, p in self._indexed_params()]
+        state: dict[int, dict[str, Any]] = {}
+        for saved_id, saved_state in state_dict["state"].items():
+            if int(saved_id) not in position:
+                raise ValueError(
+                    f"optimizer state for parameter {saved_id}, "
+                    f"which is in none of the saved groups"
+                )
+            i = position[int(saved_id)]
+            state[i] = {}
+            for name, value in saved_state.items():
+                if name == "step":
+                    value = int(value)
+                elif isinstance(value, np.ndarray):
+                    if value.shape != params[i].shape:
+                        raise ValueError(
+                            f"optimizer state '{name}' of parameter {i} has shape {value.shape}, "
+                            f"the parameter {params[i].shape}"
+                        )
+                    value = value.astype(params[i].dtype)  # a copy, in the parameter's dtype
+                state[i][name] = value
+        hyperparameters = [{k: v for k, v in g.items() if k != "params"} for g in groups]
+        for group, saved in zip(self.param_groups, hyperparameters):
+            self.check_hyperparameters({**group, **saved})
+        for group, saved in zip(self.param_groups, hyperparameters):
             group.update(saved)
-        shapes = {i: p.shape for i, _, p in self._indexed_params()}
-        self.state = {}
-        for i, s in state_dict["state"].items():
-            i = int(i)
-            if i not in shapes:
-                raise ValueError(f"optimizer state for parameter {i}, but there are {len(shapes)}")
-            for name, value in s.items():
-                if isinstance(value, np.ndarray) and value.shape != shapes[i]:
-                    raise ValueError(
-                        f"optimizer state '{name}' of parameter {i} has shape {value.shape}, "
-                        f"the parameter {shapes[i]}"
-                    )
-            self.state[i] = {
-                k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in s.items()
-            }
+        self.state = state
+
+
+def _check_non_negative(optimizer: Optimizer, group: dict[str, Any], *names: str) -> None:
+    for name in names:
+        if not group[name] >= 0:  # written so that NaN fails too
+            raise ValueError(f"{type(optimizer).__name__}: invalid {name}={group[name]}, need >= 0")
 
 
 class SGD(Optimizer):
@@ -98,13 +168,17 @@ class SGD(Optimizer):
         dampening: float = 0.0,
         nesterov: bool = False,
     ) -> None:
-        if lr < 0 or momentum < 0 or weight_decay < 0:
-            raise ValueError(
-                f"SGD: lr={lr}, momentum={momentum}, weight_decay={weight_decay} must be >= 0"
-            )
         defaults = dict(lr=lr, momentum=momentum, weight_decay=weight_decay,
                         dampening=dampening, nesterov=nesterov)  # fmt: skip
         super().__init__(params, defaults)
+
+    def check_hyperparameters(self, group):
+        _check_non_negative(self, group, "lr", "momentum", "dampening", "weight_decay")
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise ValueError(
+                "SGD: Nesterov momentum requires a momentum > 0 and zero dampening, "
+                f"got momentum={group['momentum']}, dampening={group['dampening']}"
+            )
 
     def update(self, data, grad, state, group):
         if group["weight_decay"]:
@@ -125,7 +199,9 @@ class SGD(Optimizer):
 class Adam(Optimizer):
     """Adam (Kingma & Ba):  m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
     p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps).
-    `weight_decay` adds wd * p to the gradient (L2), as PyTorch's Adam does."""
+    `weight_decay` adds wd * p to the gradient (L2), as PyTorch's Adam does. `amsgrad`
+    (Reddi et al.) divides by the running maximum of v instead, so that a parameter's
+    step cannot grow again when its recent gradients shrink."""
 
     decoupled = False
 
@@ -136,12 +212,19 @@ class Adam(Optimizer):
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
         weight_decay: float = 0.0,
+        amsgrad: bool = False,
     ) -> None:
-        if lr < 0 or not (0 <= betas[0] < 1 and 0 <= betas[1] < 1) or eps < 0:
-            raise ValueError(f"{type(self).__name__}: invalid lr={lr}, betas={betas} or eps={eps}")
-        super().__init__(
-            params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
-        )
+        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                        amsgrad=amsgrad)  # fmt: skip
+        super().__init__(params, defaults)
+
+    def check_hyperparameters(self, group):
+        _check_non_negative(self, group, "lr", "eps", "weight_decay")
+        for i, beta in enumerate(group["betas"]):
+            if not 0 <= beta < 1:
+                raise ValueError(
+                    f"{type(self).__name__}: invalid betas[{i}]={beta}, need 0 <= beta < 1"
+                )
 
     def update(self, data, grad, state, group):
         lr, (beta1, beta2), eps, wd = (
@@ -158,12 +241,16 @@ class Adam(Optimizer):
             state["step"] = 0
             state["exp_avg"] = np.zeros_like(data)
             state["exp_avg_sq"] = np.zeros_like(data)
+            if group["amsgrad"]:
+                state["max_exp_avg_sq"] = np.zeros_like(data)
         state["step"] += 1
         m, v, t = state["exp_avg"], state["exp_avg_sq"], state["step"]
         m *= beta1
         m += (1 - beta1) * grad
         v *= beta2
         v += (1 - beta2) * (grad * grad)
+        if group["amsgrad"]:
+            v = np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
         update = np.sqrt(v)  # one fresh array, reused in place for the whole update
         update /= math.sqrt(1 - beta2**t)
         update += eps
@@ -185,8 +272,9 @@ class AdamW(Adam):
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
         weight_decay: float = 1e-2,
+        amsgrad: bool = False,
     ) -> None:
-        super().__init__(params, lr, betas, eps, weight_decay)
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad)
 
 
 def warmup_cosine_lr(
@@ -242,15 +330,34 @@ class WarmupCosine:
         self._apply()
 
 
-def clip_grad_norm(params: Iterable[Tensor], max_norm: float) -> float:
-    """Scale all gradients together so their global L2 norm is at most `max_norm`.
-    Returns the norm before clipping (worth logging: spikes show instability)."""
+def clip_grad_norm(
+    params: Tensor | Iterable[Tensor],
+    max_norm: float,
+    norm_type: float = 2.0,
+    error_if_nonfinite: bool = False,
+) -> float:
+    """Scale all gradients together so that their global `norm_type`-norm (the norm of all
+    of them as one vector; inf for the largest |g|) is at most `max_norm`.
+    Returns the norm before clipping (worth logging: spikes show instability).
+
+    A NaN or inf norm cannot be clipped: it raises RuntimeError if `error_if_nonfinite`,
+    and otherwise scales as PyTorch does, by max_norm / inf = 0 or by NaN (every grad NaN).
+    """
+    if not norm_type >= 1:
+        raise ValueError(f"clip_grad_norm: norm_type={norm_type} is not a norm, need >= 1")
+    params = [params] if isinstance(params, Tensor) else params
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         return 0.0
-    total = math.sqrt(sum(float(np.vdot(g, g)) for g in grads))
+    norms = [float(np.linalg.norm(g.ravel(), ord=norm_type)) for g in grads if g.size]
+    total = float(np.linalg.norm(norms, ord=norm_type)) if norms else 0.0
+    if error_if_nonfinite and not math.isfinite(total):
+        raise RuntimeError(
+            f"clip_grad_norm: the total norm of order {norm_type} of the gradients is {total}, "
+            "so it cannot be clipped (pass error_if_nonfinite=False to scale by it anyway)"
+        )
     scale = max_norm / (total + 1e-6)
-    if scale < 1:
+    if not scale >= 1:  # also when the norm, and so the scale, is NaN
         for g in grads:
             g *= scale
     return total

@@ -52,9 +52,9 @@ def test_sgd_nesterov_and_weight_decay_by_hand():
     np.testing.assert_allclose(p2, p)
 
 
-def adam_by_hand(steps, lr, betas, eps, weight_decay, decoupled):
+def adam_by_hand(steps, lr, betas, eps, weight_decay, decoupled, amsgrad=False):
     p, a = np.array([1.0, -2.0]), np.array([1.0, 3.0])
-    m, v, out = np.zeros(2), np.zeros(2), []
+    m, v, v_max, out = np.zeros(2), np.zeros(2), np.zeros(2), []
     for t in range(1, steps + 1):
         g = 2 * a * p
         if decoupled:
@@ -63,7 +63,8 @@ def adam_by_hand(steps, lr, betas, eps, weight_decay, decoupled):
             g = g + weight_decay * p
         m = betas[0] * m + (1 - betas[0]) * g
         v = betas[1] * v + (1 - betas[1]) * g * g
-        m_hat, v_hat = m / (1 - betas[0] ** t), v / (1 - betas[1] ** t)
+        v_max = np.maximum(v_max, v)
+        m_hat, v_hat = m / (1 - betas[0] ** t), (v_max if amsgrad else v) / (1 - betas[1] ** t)
         p = p - lr * m_hat / (np.sqrt(v_hat) + eps)
         out.append(p)
     return out
@@ -154,3 +155,136 @@ def test_bad_optimizer_arguments():
         optim.SGD([], lr=0.1)
     with pytest.raises(ValueError, match="lr=-1"):
         optim.SGD([nn.Parameter(np.ones(1))], lr=-1)
+
+
+@pytest.mark.parametrize("adam", [optim.Adam, optim.AdamW])
+def test_amsgrad_divides_by_the_largest_second_moment_so_far(adam):
+    factory = lambda ps: adam(ps, lr=0.1, betas=(0.9, 0.5), weight_decay=0.1, amsgrad=True)  # noqa: E731
+    got = quadratic_steps(factory, steps=6)
+    decoupled = adam is optim.AdamW
+    expected = adam_by_hand(6, 0.1, (0.9, 0.5), 1e-8, 0.1, decoupled, amsgrad=True)
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    assert not np.allclose(got, adam_by_hand(6, 0.1, (0.9, 0.5), 1e-8, 0.1, decoupled))
+
+
+def test_a_single_tensor_is_not_a_parameter_list():
+    p = nn.Parameter(np.ones((2, 3)))
+    with pytest.raises(TypeError, match="iterable of Tensors or dicts, but got Parameter"):
+        optim.SGD(p, lr=0.1)
+    with pytest.raises(TypeError, match="one of the params is int"):
+        optim.Adam([p, 3])
+
+
+@pytest.mark.parametrize("groups", ["same list", "two groups"])
+def test_a_parameter_listed_twice_is_refused(groups):
+    p = nn.Parameter(np.ones(2))
+    params = [p, p] if groups == "same list" else [{"params": [p]}, {"params": [p]}]
+    with pytest.raises(ValueError, match="appear more than once"):
+        optim.SGD(params, lr=0.1)
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda ps: optim.SGD(ps, lr=0.1, nesterov=True), "Nesterov.*momentum=0.0"),
+        (lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, dampening=0.1, nesterov=True),
+         "Nesterov.*dampening=0.1"),
+        (lambda ps: optim.SGD(ps, lr=float("nan")), "lr=nan"),
+        (lambda ps: optim.SGD(ps, lr=0.1, dampening=-0.5), "dampening=-0.5"),
+        (lambda ps: optim.SGD([{"params": ps, "lr": -2.0}], lr=0.1), "lr=-2.0"),
+        (lambda ps: optim.Adam(ps, lr=float("nan")), "lr=nan"),
+        (lambda ps: optim.Adam(ps, weight_decay=-0.1), "weight_decay=-0.1"),
+        (lambda ps: optim.AdamW(ps, betas=(1.0, 0.9)), r"betas\[0\]=1.0"),
+        (lambda ps: optim.AdamW(ps, betas=(0.9, -0.1)), r"betas\[1\]=-0.1"),
+    ],
+)  # fmt: skip
+def test_hyperparameters_out_of_range_are_named(make, message):
+    with pytest.raises(ValueError, match=message):
+        make([nn.Parameter(np.ones(2))])
+
+
+def test_frozen_parameters_are_accepted_and_left_alone():
+    p, frozen = nn.Parameter(np.ones(2)), nn.Parameter(np.ones(2), requires_grad=False)
+    opt = optim.AdamW([p, frozen], lr=0.1)
+    (p * frozen).sum().backward()
+    opt.step()
+    assert frozen.grad is None
+    np.testing.assert_array_equal(frozen.data, [1.0, 1.0])
+    assert np.all(p.data < 1.0)
+
+
+def test_a_grad_of_another_shape_is_not_broadcast_into_the_parameter():
+    p = nn.Parameter(np.ones((2, 3)))
+    p.grad = np.ones(3)
+    with pytest.raises(ValueError, match=r"shape \(2, 3\) but its grad has shape \(3,\)"):
+        optim.SGD([p], lr=0.1).step()
+    np.testing.assert_array_equal(p.data, np.ones((2, 3)))
+
+
+def test_load_state_dict_refuses_a_group_of_another_size():
+    a, b = nn.Parameter(np.ones(2)), nn.Parameter(np.ones(3))
+    saved = optim.Adam([a], lr=0.1).state_dict()
+    with pytest.raises(ValueError, match="group 0 has 1 parameters saved, 2 here"):
+        optim.Adam([a, b], lr=0.1).load_state_dict(saved)
+
+
+def test_load_state_dict_keeps_the_parameters_of_a_torch_layout_group():
+    p = nn.Parameter(np.ones(2))
+    opt = optim.SGD([p], lr=0.5)
+    group = {"lr": 0.1, "momentum": 0.0, "weight_decay": 0.0, "dampening": 0.0,
+             "nesterov": False, "params": [0]}  # fmt: skip
+    opt.load_state_dict({"param_groups": [group], "state": {}})
+    assert opt.param_groups[0]["params"][0] is p and opt.param_groups[0]["lr"] == 0.1
+    p.grad = np.ones(2)
+    opt.step()
+    np.testing.assert_allclose(p.data, 0.9)
+
+
+def test_load_state_dict_casts_buffers_to_the_parameter_dtype():
+    p64 = nn.Parameter(np.ones(2))
+    opt64 = optim.Adam([p64], amsgrad=True)
+    p64.grad = np.ones(2)
+    opt64.step()
+    p32 = nn.Parameter(np.ones(2, np.float32))
+    opt32 = optim.Adam([p32], amsgrad=True)
+    opt32.load_state_dict(opt64.state_dict())
+    for name in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"):
+        assert opt32.state[0][name].dtype == np.float32
+    p32.grad = np.ones(2, np.float32)
+    opt32.step()
+    assert p32.data.dtype == np.float32 and opt32.state[0]["step"] == 2
+
+
+def test_clip_grad_norm_takes_a_single_tensor():
+    q = nn.Parameter(np.zeros(2))
+    q.grad = np.array([3.0, 4.0])
+    assert optim.clip_grad_norm(q, 1.0) == pytest.approx(5.0)
+    np.testing.assert_allclose(q.grad, [0.6, 0.8], rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "norm_type, norm, clipped",
+    [(float("inf"), 4.0, [0.75, -1.0]), (1.0, 7.0, [3 / 7, -4 / 7]), (3.0, 91 ** (1 / 3), None)],
+)
+def test_clip_grad_norm_of_other_orders(norm_type, norm, clipped):
+    q = nn.Parameter(np.zeros(2))
+    q.grad = np.array([3.0, -4.0])
+    assert optim.clip_grad_norm([q], 1.0, norm_type=norm_type) == pytest.approx(norm)
+    expected = clipped if clipped is not None else np.array([3.0, -4.0]) / norm
+    np.testing.assert_allclose(q.grad, expected, rtol=1e-5)
+
+
+def test_clip_grad_norm_of_a_nonfinite_norm_scales_as_torch_or_raises():
+    a, b = nn.Parameter(np.zeros(2)), nn.Parameter(np.zeros(1))
+    a.grad, b.grad = np.array([3.0, np.nan]), np.array([4.0])
+    assert math.isnan(optim.clip_grad_norm([a, b], 1.0))
+    assert np.all(np.isnan(a.grad)) and np.all(np.isnan(b.grad))
+    a.grad, b.grad = np.array([3.0, np.inf]), np.array([4.0])
+    with np.errstate(invalid="ignore"):
+        assert optim.clip_grad_norm([a, b], 1.0) == math.inf
+    np.testing.assert_array_equal(a.grad, [0.0, np.nan])
+    np.testing.assert_array_equal(b.grad, [0.0])
+    a.grad = np.array([3.0, np.inf])
+    with pytest.raises(RuntimeError, match="norm of order 2.0 of the gradients is inf"):
+        optim.clip_grad_norm([a, b], 1.0, error_if_nonfinite=True)
+    np.testing.assert_array_equal(a.grad, [3.0, np.inf])
