@@ -24,16 +24,21 @@ from minigrad.ops import (
 from minigrad.tensor import Function, Tensor
 
 
-def exp_and_sum(x: np.ndarray, axis: int = -1) -> tuple[np.ndarray, np.ndarray, Any]:
+def exp_and_sum(
+    x: np.ndarray, axis: Any = -1, log_domain: bool = False
+) -> tuple[np.ndarray, np.ndarray, Any]:
     """e = exp(x - c) and its sum s along `axis` (kept), for a shift c constant along `axis`.
 
     Every c gives the same softmax e / s and log-sum-exp log(s) + c; c only has to keep exp
     in range. When no entry is large enough to overflow and no row sums to almost nothing,
     c = 0 serves and saves two passes (a max and a subtraction); otherwise c is the row's
-    maximum, the textbook choice, with non-finite maxima (a row all -inf) replaced by 0.
+    maximum, the textbook choice (a row all -inf, every key masked, takes c = 0).
+    A caller in the log domain (`log_domain`: log_softmax, cross-entropy) always takes the
+    row max: x - (log(s) + c) is then (x - c) - log(s), where an unshifted x - log(s)
+    would cancel two large numbers and lose a small result, the loss of a confident guess.
     Returns e, s and c (0 or an array that broadcasts against s).
     """
-    if x.dtype.kind == "f" and x.size:
+    if x.dtype.kind == "f" and x.size and not log_domain:
         limit = _exp_safe_limit(x.dtype)
         if x.max() <= limit:  # NaN compares False and takes the textbook path
             e = np.exp(x)
@@ -41,8 +46,9 @@ def exp_and_sum(x: np.ndarray, axis: int = -1) -> tuple[np.ndarray, np.ndarray, 
             if total.min() >= np.exp(-limit):
                 return e, total, 0
     shift = np.max(x, axis=axis, keepdims=True)
-    shift = np.where(np.isfinite(shift), shift, np.zeros((), shift.dtype))
-    e = np.exp(x - shift)
+    shift = np.where(shift == -np.inf, np.zeros((), shift.dtype), shift)  # +inf, NaN: all NaN
+    e = x - shift
+    np.exp(e, out=e)
     return e, sum_along(e, axis), shift
 
 
@@ -88,10 +94,12 @@ class LogSoftmax(Function):
 
     @staticmethod
     def forward(ctx, x, axis):
-        e, total, shift = exp_and_sum(x, axis)
+        e, total, shift = exp_and_sum(x, axis, log_domain=True)
         ctx.save_for_backward(e, total)
         ctx.axis = axis
-        return x - (np.log(total) + shift)
+        y = x - shift
+        y -= np.log(total)
+        return y
 
     @staticmethod
     def backward(ctx, grad):
@@ -114,8 +122,7 @@ class LogSumExp(Function):
     @staticmethod
     def backward(ctx, grad):
         e, total = ctx.saved
-        g = grad if grad.ndim == e.ndim else np.expand_dims(grad, ctx.axis)
-        return e * (g / total)
+        return e * (grad.reshape(total.shape) / total)  # total keeps the summed axes
 
 
 class CrossEntropy(Function):
@@ -139,9 +146,8 @@ class CrossEntropy(Function):
             raise IndexError(f"cross_entropy: target {bad} outside the classes [0, {n_classes})")
         safe_targets = np.where(keep, targets1, 0)
         rows = np.arange(len(targets1))
-        e, total, shift = exp_and_sum(logits2)  # (N, C), (N, 1): softmax = e / total
-        log_total = (np.log(total) + shift)[:, 0]  # (N,) log-sum-exp of each row
-        nll = log_total - logits2[rows, safe_targets]  # (N,)
+        e, total, shift = exp_and_sum(logits2, log_domain=True)  # (N, C), (N, 1): e / total
+        nll = np.log(total[:, 0]) - (logits2[rows, safe_targets] - shift[:, 0])  # (N,)
         n_kept = max(int(keep.sum()), 1)
         ctx.save_for_backward(e, total, safe_targets, keep)
         ctx.shape, ctx.n_kept = logits.shape, n_kept
@@ -343,7 +349,7 @@ class Linear(Function):
 
     @staticmethod
     def forward(ctx, x, weight, *bias):
-        if x.shape[-1] != weight.shape[1]:
+        if x.shape[-1:] != weight.shape[1:]:
             raise ValueError(
                 f"linear: input of shape {x.shape} does not match weight of shape "
                 f"{weight.shape} (expects last axis {weight.shape[1]})"
@@ -469,9 +475,11 @@ def layer_norm(
     x: Tensor, weight: Tensor | None = None, bias: Tensor | None = None, eps: float = 1e-5
 ) -> Tensor:
     """Normalize the last axis to mean 0 and variance 1, then scale by weight, shift by bias."""
+    if x.ndim == 0:
+        raise ValueError("layer_norm normalizes the last axis: a 0-d tensor has none")
     for name, p in (("weight", weight), ("bias", bias)):
         if p is not None and p.shape != x.shape[-1:]:
-            raise ValueError(f"layer_norm: {name} of shape {p.shape} != ({x.shape[-1]},)")
+            raise ValueError(f"layer_norm: {name} of shape {p.shape} != {x.shape[-1:]}")
     if weight is None and bias is not None:
         raise ValueError("layer_norm: a bias without a weight is not supported")
     params = [p for p in (weight, bias) if p is not None]

@@ -20,9 +20,9 @@ from minigrad.tensor import Function, Tensor
 def _normalize_axis(axis: Any, ndim: int) -> tuple[int, ...]:
     if axis is None:
         return tuple(range(ndim))
-    if isinstance(axis, int):
+    if isinstance(axis, (int, np.integer)):
         axis = (axis,)
-    return tuple(a % ndim if ndim else a for a in axis)
+    return tuple(int(a) % ndim if ndim else int(a) for a in axis)
 
 
 def _kept_shape(shape: tuple[int, ...], axis: Any) -> tuple[int, ...]:
@@ -191,7 +191,7 @@ class Pow(Function):
     """z = x**y;  dz/dx = y * x**(y - 1),  dz/dy = z * log(x).
 
     At x = 0 the formulas meet 0 * inf: dz/dx is 0 where y = 0 (z = 1 whatever x is), and
-    dz/dy is taken as 0, as PyTorch does.
+    dz/dy is taken as 0 where y >= 0 and is -inf where y < 0 (z = inf), as in PyTorch.
     """
 
     @staticmethod
@@ -207,7 +207,9 @@ class Pow(Function):
         if ctx.needs_input_grad[0]:
             gx = grad * y * x ** np.where(y == 0, 1, y - 1)  # y = 0 gives 0 * x**1 = 0
         if ctx.needs_input_grad[1]:
-            gy = grad * z * np.log(np.where(x == 0, 1, x))  # log(1) = 0 at x = 0
+            with np.errstate(divide="ignore", invalid="ignore"):
+                z_log_x = z * np.log(x)  # at x = 0: 0 * -inf for y > 0, 1 * -inf at y = 0
+            gy = grad * np.where((x == 0) & (y >= 0), np.zeros((), z.dtype), z_log_x)
         return gx, gy
 
 
@@ -495,8 +497,10 @@ class Transpose(Function):
 
     @staticmethod
     def forward(ctx, x, axes):
-        ctx.axes = tuple(range(x.ndim))[::-1] if axes is None else axes
-        return np.transpose(x, ctx.axes)
+        axes = tuple(range(x.ndim))[::-1] if axes is None else axes
+        z = np.transpose(x, axes)  # checks that axes is a permutation
+        ctx.axes = tuple(a % x.ndim for a in axes)  # argsort inverts it only without negatives
+        return z
 
     @staticmethod
     def backward(ctx, grad):
@@ -614,7 +618,7 @@ def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
 def split(x: Tensor, indices_or_sections: int | Sequence[int], axis: int = 0) -> list[Tensor]:
     """Cut a tensor into pieces along `axis` (NumPy's `split`): each piece is a slice."""
     n = x.shape[axis]
-    if isinstance(indices_or_sections, int):
+    if isinstance(indices_or_sections, (int, np.integer)):
         if n % indices_or_sections:
             raise ValueError(
                 f"split: axis of size {n} does not divide into {indices_or_sections} equal parts"

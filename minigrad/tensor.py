@@ -246,27 +246,27 @@ class Tensor:
 
     # ---------------------------------------------------------------- arithmetic
     def _operands(self, other: Any) -> tuple[Tensor, Tensor]:
-        """`self` and `other` as the two tensors of a binary operation.
+        """`self` and `other` as the two tensors of a binary operation, in PyTorch's dtypes.
 
-        A scalar never widens a tensor, as in PyTorch: a number (Python or NumPy, such as
-        `np.sqrt(d_k)`, which is a float64) or a 0-d array takes this tensor's dtype where
-        NumPy would upcast a float32 tensor to float64, and so does a 0-d float tensor
-        meeting a float tensor with axes (it is cast, and its gradient cast back).
+        NumPy would widen a float32 tensor to float64 when it meets a NumPy float64 scalar
+        (`np.sqrt(d_k)` is one), a 0-d float64 array or an int64 array. Here, as in PyTorch,
+        a scalar never widens a tensor: a number of any origin, and a 0-d float meeting a
+        float with axes, take the tensor's dtype; and an integer or boolean operand takes the
+        float operand's dtype. A cast tensor's gradient is cast back to its own dtype.
         """
         if not isinstance(other, Tensor):
             value = _python_scalar(other)
-            if value is None:
-                return self, Tensor._wrap(np.asarray(other), False, None)
-            dtype = np.result_type(self.data.dtype, value)  # NumPy's rule for a Python number
-            return self, Tensor._wrap(np.asarray(value, dtype), False, None)
-        a, b = self.data, other.data
-        if a.dtype is b.dtype or (a.ndim == 0) == (b.ndim == 0):
+            if value is not None:  # NumPy's rule for a Python number is PyTorch's rule
+                dtype = np.result_type(self.data.dtype, value)
+                return self, Tensor._wrap(np.asarray(value, dtype), False, None)
+            other = Tensor._wrap(np.asarray(other), False, None)
+        if self.data.dtype is other.data.dtype:
             return self, other
-        if a.dtype.kind == b.dtype.kind == "f":
-            if b.ndim == 0:
-                return self, other.astype(a.dtype)
-            return self.astype(b.dtype), other
-        return self, other
+        dtype = _kept_float_dtype(self.data, other.data)
+        if dtype is None:
+            return self, other
+        cast = [t if t.data.dtype == dtype else t.astype(dtype) for t in (self, other)]
+        return cast[0], cast[1]
 
     def __add__(self, other: Any) -> Tensor:
         return ops.Add.apply(*self._operands(other))
@@ -333,19 +333,19 @@ class Tensor:
 
     # ---------------------------------------------------------------- reductions
     def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return ops.Sum.apply(self, axis=axis, keepdims=keepdims)
+        return ops.Sum.apply(self, axis=_axis_argument(axis), keepdims=keepdims)
 
     def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return ops.Mean.apply(self, axis=axis, keepdims=keepdims)
+        return ops.Mean.apply(self, axis=_axis_argument(axis), keepdims=keepdims)
 
     def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return ops.Max.apply(self, axis=axis, keepdims=keepdims)
+        return ops.Max.apply(self, axis=_axis_argument(axis), keepdims=keepdims)
 
     def min(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return -ops.Max.apply(-self, axis=axis, keepdims=keepdims)
+        return -ops.Max.apply(-self, axis=_axis_argument(axis), keepdims=keepdims)
 
     def var(self, axis: Any = None, keepdims: bool = False, ddof: int = 0) -> Tensor:
-        return ops.Var.apply(self, axis=axis, keepdims=keepdims, ddof=ddof)
+        return ops.Var.apply(self, axis=_axis_argument(axis), keepdims=keepdims, ddof=ddof)
 
     def argmax(self, axis: int | None = None) -> np.ndarray:
         return self.data.argmax(axis=axis)
@@ -403,6 +403,31 @@ def _array(x: Any) -> Any:
     return x.data if isinstance(x, Tensor) else x
 
 
+def _axis_argument(axis: Any) -> Any:
+    """An axis argument as NumPy takes it: None, an int, or a tuple of ints (not a list)."""
+    if axis is None or isinstance(axis, int):
+        return axis
+    if isinstance(axis, np.integer):
+        return int(axis)
+    return tuple(int(a) for a in axis)
+
+
+def _kept_float_dtype(x: np.ndarray, y: np.ndarray) -> np.dtype | None:
+    """The dtype of `x op y` where PyTorch keeps a float dtype that NumPy would widen: the
+    float operand's when the other is an integer or boolean, the one with axes when the
+    other float is 0-d. None where NumPy's promotion is PyTorch's."""
+    x_float, y_float = x.dtype.kind == "f", y.dtype.kind == "f"
+    if x_float and y_float:
+        if (x.ndim == 0) == (y.ndim == 0):
+            return None
+        return x.dtype if y.ndim == 0 else y.dtype
+    if x_float and y.dtype.kind in "biu":
+        return x.dtype
+    if y_float and x.dtype.kind in "biu":
+        return y.dtype
+    return None
+
+
 def _python_scalar(x: Any) -> bool | int | float | complex | None:
     """x as a Python number if it is one value (a Python or NumPy number, a 0-d array);
     None for anything else. Python numbers are "weak" in NumPy's promotion: they adapt to
@@ -414,16 +439,15 @@ def _python_scalar(x: Any) -> bool | int | float | complex | None:
 
 def _plain_index(index: Any) -> Any:
     """Replace Tensors inside an index by their arrays, so NumPy can use it."""
-    if isinstance(index, tuple):
-        return tuple(_array(i) for i in index)
+    if isinstance(index, (tuple, list)):
+        return type(index)(_array(i) for i in index)
     return _array(index)
 
 
 def _accumulate_leaf(leaf: Tensor, grad: np.ndarray) -> None:
     """`leaf.grad += grad`, on a private copy the first time (grads may share memory)."""
     if leaf.grad is None:
-        dtype = leaf.data.dtype
-        leaf.grad = grad.copy() if grad.dtype == dtype else grad.astype(dtype)
+        leaf.grad = np.array(grad, dtype=leaf.data.dtype)  # an array even from a NumPy scalar
     else:
         leaf.grad += grad
 

@@ -148,6 +148,7 @@ FLOAT32_CASES = {
     "scalar arithmetic": lambda x, w: (x * 2.5 + 1 - x / 3.0) ** 2,
     # NumPy's own scalars and 0-d values would widen a float32 array to float64; here they
     # adapt to the tensor as Python numbers do (and as in PyTorch)
+    "integer operands": lambda x, w: x * np.arange(4) + Tensor(np.arange(4)) * w - Tensor(2) * x,
     "numpy scalars": lambda x, w: x / np.sqrt(8.0) - np.int64(3) * x + np.float64(0.5) ** x,
     "0-d operands": lambda x, w: (
         (x * np.array(2.0) + Tensor(0.5, requires_grad=True) * w).abs() ** np.float64(2.5)
@@ -200,3 +201,12 @@ def test_a_0d_float64_tensor_meets_float32_as_float32_and_gets_its_own_gradient(
     y.sum().backward()
     assert scale.grad.dtype == np.float64 and scale.grad == 7.0
     np.testing.assert_array_equal(x.grad, np.full(3, 3.0, np.float32))
+
+
+def test_a_0d_leaf_gradient_is_an_array_of_its_dtype_across_backward_calls():
+    a = Tensor(np.array(1.5, np.float32), requires_grad=True)
+    b = Tensor(np.array(2.0), requires_grad=True)
+    (a * b).backward()
+    (a * b).backward()
+    assert isinstance(a.grad, np.ndarray) and a.grad.dtype == np.float32 and a.grad == 4.0
+    assert isinstance(b.grad, np.ndarray) and b.grad == 3.0

@@ -106,6 +106,29 @@ def test_cross_entropy_value_by_hand_and_with_everything_ignored():
     assert none_kept.item() == 0 and np.all(logits.grad == 0)
 
 
+def test_log_domain_results_keep_their_precision_when_small():
+    """-log p of a confident guess is tiny next to the log-sum-exp; without the max shift it
+    would come out of a difference of two numbers near 20 (relative error 3e-7 here)."""
+    exact = math.log1p(2 * math.exp(-20.0))  # logits [20, 0, 0], target 0
+    loss = F.cross_entropy(Tensor(np.array([[20.0, 0.0, 0.0]])), np.array([0])).item()
+    assert loss == pytest.approx(exact, rel=1e-7)
+    log_p = F.log_softmax(Tensor(np.array([[20.0, 0.0, 0.0]]))).data[0, 0]
+    assert -log_p == pytest.approx(exact, rel=1e-7)
+    one_class = Tensor(np.array([[0.3], [-1.7], [2.2]]), requires_grad=True)
+    assert np.all(F.log_softmax(one_class).data == 0)  # log 1, exactly
+    loss = F.cross_entropy(one_class, np.zeros(3, int))
+    loss.backward()
+    assert loss.item() == 0 and np.all(one_class.grad == 0)
+
+
+def test_a_row_with_inf_or_nan_is_nan_throughout_as_in_pytorch():
+    x = Tensor(np.array([[0.5, np.inf, 1.0], [0.5, np.nan, 1.0], [0.5, 0.0, 1.0]]))
+    with np.errstate(invalid="ignore"):  # inf - inf, as the user asked for
+        results = (F.softmax(x), F.log_softmax(x))
+    for y in results:
+        assert np.all(np.isnan(y.data[:2])) and np.all(np.isfinite(y.data[2]))
+
+
 def test_cross_entropy_rejects_bad_targets():
     logits = Tensor(np.zeros((2, 3)))
     with pytest.raises(IndexError, match=r"target 3 outside the classes \[0, 3\)"):
@@ -166,6 +189,13 @@ def test_linear_equals_composition_and_passes_gradcheck():
     assert_same_values_and_gradients(F.linear, lambda x, w, b: x @ w.T + b, x, w, b)
     assert gradcheck(F.linear, x, w, b)
     assert gradcheck(lambda x, w: F.linear(x, w), x, w)
+
+
+def test_a_0d_input_is_a_named_error_for_layers_over_the_last_axis():
+    with pytest.raises(ValueError, match=r"\(\)"):
+        F.linear(Tensor(1.0), Tensor(np.ones((2, 3))))
+    with pytest.raises(ValueError, match="0-d"):
+        F.layer_norm(Tensor(1.0))
 
 
 def test_linear_shape_mismatch_names_the_shapes():
@@ -231,6 +261,14 @@ def test_logsumexp_equals_composition_and_passes_gradcheck(axis, keepdims):
     assert gradcheck(fused, x)
     big = Tensor(np.array([[1000.0, 1000.0], [-np.inf, 0.0]]))
     np.testing.assert_allclose(F.logsumexp(big).data, [1000 + math.log(2), 0.0])
+
+
+@pytest.mark.parametrize("axis", [None, (0, 2)])
+def test_logsumexp_over_several_axes_passes_gradcheck(axis):
+    (x,) = random_tensors((2, 3, 4), seed=12)
+    expected = np.log(np.exp(x.data).sum(axis=axis))
+    np.testing.assert_allclose(F.logsumexp(x, axis).data, expected, rtol=1e-12)
+    assert gradcheck(lambda x: F.logsumexp(x, axis), x)
 
 
 # ------------------------------------------------------------ large arrays: the fast paths

@@ -79,6 +79,14 @@ def test_pow_with_tensor_exponent_and_base():
     assert gradcheck(lambda e: 2.0**e, exponent)
 
 
+def test_pow_exponent_gradient_at_a_zero_base():
+    """d(0**y)/dy = 0**y log 0: 0 for y >= 0 (a constant 0 or 1), -inf for y < 0 (PyTorch's)."""
+    y = Tensor(np.array([2.0, 0.5, 0.0, -1.0]), requires_grad=True)
+    with np.errstate(divide="ignore"):  # 0**-1 = inf
+        (0.0**y).sum().backward()
+    np.testing.assert_array_equal(y.grad, [0.0, 0.0, 0.0, -np.inf])
+
+
 @pytest.mark.parametrize(
     "shape_a, shape_b",
     [((4,), (4,)), ((4,), (4, 3)), ((2, 4), (4,)), ((2, 4), (4, 3)), ((2, 3, 4), (4, 5)),
@@ -99,6 +107,14 @@ def test_reduction_gradient(reduction, axis, keepdims):
     fn = lambda x: getattr(x, reduction)(axis=axis, keepdims=keepdims)  # noqa: E731
     assert fn(x).shape == getattr(np, reduction)(x.data, axis=axis, keepdims=keepdims).shape
     assert gradcheck(fn, x)
+
+
+def test_reductions_take_numpy_integer_and_list_axes():
+    (x,) = random_tensors((3, 4, 2), seed=7)
+    for reduction in ("sum", "mean", "var", "max", "min"):
+        expected = getattr(np, reduction)(x.data, axis=(0, 2))
+        np.testing.assert_allclose(getattr(x, reduction)(axis=[0, 2]).data, expected)
+        assert getattr(x, reduction)(axis=np.int64(1)).shape == (3, 2)
 
 
 def test_var_with_ddof_matches_numpy():
@@ -139,6 +155,8 @@ def test_shape_ops_gradient():
     assert gradcheck(lambda x: x.reshape(4, 6) * Tensor(np.arange(24.0).reshape(4, 6)), x)
     assert gradcheck(lambda x: x.reshape(-1), x)
     assert gradcheck(lambda x: x.transpose(2, 0, 1), x)
+    assert gradcheck(lambda x: x.transpose(-1, 0, 1), x)  # negative axes, inverted as well
+    assert gradcheck(lambda x: x.transpose(0, -1, -2), x)
     assert gradcheck(lambda x: x.transpose(), x)
     assert gradcheck(lambda x: x.swapaxes(0, 2), x)
     assert gradcheck(lambda x: x.T, x)
@@ -155,6 +173,11 @@ def test_getitem_gradient(index):
     (x,) = random_tensors((2, 3, 4), seed=11)
     np.testing.assert_array_equal(x[index].data, x.data[index])
     assert gradcheck(lambda x: x[index], x)
+
+
+def test_an_index_list_may_hold_tensors():
+    (x,) = random_tensors((3, 2), seed=11)
+    np.testing.assert_array_equal(x[[Tensor(2), Tensor(0)]].data, x.data[[2, 0]])
 
 
 def test_getitem_sums_the_gradient_of_repeated_rows():
@@ -175,6 +198,7 @@ def test_concatenate_stack_split_gradient():
     assert gradcheck(lambda x: mg.split(x, 3)[0] * mg.split(x, 3)[2], x)
     assert gradcheck(lambda x: mg.split(x, [1, 4], axis=0)[1], x)
     assert [p.shape for p in mg.split(x, [1], axis=1)] == [(6, 1), (6, 1)]
+    assert [p.shape for p in mg.split(x, np.int64(2))] == [(3, 2)] * 2
 
 
 def test_masked_fill_and_where_gradient():
