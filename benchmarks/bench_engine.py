@@ -288,6 +288,35 @@ def torch_python(args: argparse.Namespace) -> str | None:
     return sys.executable if probe.returncode == 0 else None
 
 
+def thread_round_trip_seconds(trips: int = 200) -> float:
+    """Seconds for one hand-off to another Python thread and back (two Event wake-ups).
+
+    NumPy runs each elementwise pass on one core; splitting a pass's rows over two threads
+    pays only where a wake-up is short next to the pass (about 40-250 us on (12, 64, 512)
+    float32). On a virtual machine whose idle cores halt, a wake-up can cost more than that.
+    """
+    import threading
+
+    ping, pong = threading.Event(), threading.Event()
+
+    def partner() -> None:
+        for _ in range(trips):
+            ping.wait()
+            ping.clear()
+            pong.set()
+
+    thread = threading.Thread(target=partner)
+    thread.start()
+    start = time.perf_counter()
+    for _ in range(trips):
+        ping.set()
+        pong.wait()
+        pong.clear()
+    elapsed = time.perf_counter() - start
+    thread.join()
+    return elapsed / trips
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--reference-python", help="an interpreter with torch installed")
@@ -314,7 +343,8 @@ def main() -> None:
     speed_env = ("OPENBLAS", "OMP_", "MALLOC_")  # variables that change the figures
     blas_env = {k: v for k, v in os.environ.items() if k.startswith(speed_env)}
     print(f"# python {platform.python_version()}, numpy {np.__version__}, "
-          f"{os.cpu_count()} cpus, env {blas_env or '{}'}")  # fmt: skip
+          f"{os.cpu_count()} cpus, env {blas_env or '{}'}, "
+          f"thread round trip {_fmt(thread_round_trip_seconds())}")  # fmt: skip
     if reference:
         print(
             f"# torch {reference.info['torch']} ({reference.info['threads']} threads) via {python}"
