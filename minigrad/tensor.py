@@ -265,8 +265,8 @@ class Tensor:
         dtype = _kept_float_dtype(self.data, other.data)
         if dtype is None:
             return self, other
-        cast = [t if t.data.dtype == dtype else t.astype(dtype) for t in (self, other)]
-        return cast[0], cast[1]
+        a, b = (t if t.data.dtype == dtype else t.astype(dtype) for t in (self, other))
+        return a, b
 
     def __add__(self, other: Any) -> Tensor:
         return ops.Add.apply(*self._operands(other))
