@@ -32,7 +32,8 @@ def exp_and_sum(
     Every c gives the same softmax e / s and log-sum-exp log(s) + c; c only has to keep exp
     in range. When no entry is large enough to overflow and no row sums to almost nothing,
     c = 0 serves and saves two passes (a max and a subtraction); otherwise c is the row's
-    maximum, the textbook choice (a row all -inf, every key masked, takes c = 0).
+    maximum, the textbook choice; an infinite maximum is replaced by 0, so that a row all
+    -inf (every key masked) gives e = 0 and a row holding +inf a log-sum-exp of +inf.
     A caller in the log domain (`log_domain`: log_softmax, cross-entropy) always takes the
     row max: x - (log(s) + c) is then (x - c) - log(s), where an unshifted x - log(s)
     would cancel two large numbers and lose a small result, the loss of a confident guess.
@@ -46,8 +47,8 @@ def exp_and_sum(
             if total.min() >= np.exp(-limit):
                 return e, total, 0
     shift = np.max(x, axis=axis, keepdims=True)
-    shift = np.where(shift == -np.inf, np.zeros((), shift.dtype), shift)  # +inf, NaN: all NaN
-    e = x - shift
+    shift = np.where(np.isinf(shift), np.zeros((), shift.dtype), shift)
+    e = np.subtract(x, shift, out=np.empty_like(x))  # an array even when x is 0-d
     np.exp(e, out=e)
     return e, sum_along(e, axis), shift
 
@@ -62,7 +63,8 @@ def _exp_safe_limit(dtype: np.dtype) -> float:
 
 def softmax_array(x: np.ndarray, axis: int = -1) -> np.ndarray:
     """exp(x) / sum(exp(x)) along `axis`, with exp kept in range (`exp_and_sum`);
-    a row that is all -inf (every key masked) gives zeros instead of NaN."""
+    a row that is all -inf (every key masked) gives zeros instead of NaN, and a row holding
+    +inf gives NaN there and 0 elsewhere (PyTorch: NaN throughout)."""
     e, total, _ = exp_and_sum(x, axis)
     e /= np.where(total == 0, np.ones((), total.dtype), total)  # in place: e is ours
     return e
@@ -254,8 +256,8 @@ class GELU(Function):
     def forward(ctx, x, approximate):
         ctx.approximate = approximate
         if approximate == "tanh":
-            s = x * x  # each step in place: u = x (k + k a x^2), then s = (1 + tanh u) / 2
-            s *= _SQRT_2_OVER_PI * 0.044715
+            s = np.multiply(x, x, out=np.empty_like(x))  # then in place: u = x (k + k a x^2),
+            s *= _SQRT_2_OVER_PI * 0.044715  # and s = (1 + tanh u) / 2
             s += _SQRT_2_OVER_PI
             s *= x
             np.tanh(s, out=s)

@@ -319,7 +319,7 @@ class Mean(Function):
     def forward(ctx, x, axis, keepdims):
         ctx.shape = x.shape
         ctx.kept_shape = _kept_shape(x.shape, axis)
-        ctx.count = x.size // max(math.prod(ctx.kept_shape), 1)
+        ctx.count = math.prod(x.shape[a] for a in _normalize_axis(axis, x.ndim))
         return x.mean(axis=axis, keepdims=keepdims)
 
     @staticmethod
@@ -352,7 +352,7 @@ class Var(Function):
     def forward(ctx, x, axis, keepdims, ddof):
         axes = _normalize_axis(axis, x.ndim)
         ctx.kept_shape = _kept_shape(x.shape, axes)
-        n = x.size // max(math.prod(ctx.kept_shape), 1)
+        n = math.prod(x.shape[a] for a in axes)
         if n - ddof <= 0:
             raise ValueError(f"var over {n} elements with ddof={ddof} divides by {n - ddof}")
         centered = x - x.mean(axis=axes, keepdims=True)

@@ -121,12 +121,24 @@ def test_log_domain_results_keep_their_precision_when_small():
     assert loss.item() == 0 and np.all(one_class.grad == 0)
 
 
-def test_a_row_with_inf_or_nan_is_nan_throughout_as_in_pytorch():
+def test_rows_holding_inf_or_nan():
+    """NaN spreads over its row; +inf has a log-sum-exp of +inf (as in PyTorch) and takes
+    all of the softmax, undefined as inf / inf (PyTorch makes the whole row NaN)."""
     x = Tensor(np.array([[0.5, np.inf, 1.0], [0.5, np.nan, 1.0], [0.5, 0.0, 1.0]]))
-    with np.errstate(invalid="ignore"):  # inf - inf, as the user asked for
-        results = (F.softmax(x), F.log_softmax(x))
-    for y in results:
-        assert np.all(np.isnan(y.data[:2])) and np.all(np.isfinite(y.data[2]))
+    with np.errstate(invalid="ignore"):  # inf / inf, as the input asks for
+        p, log_p, lse = F.softmax(x).data, F.log_softmax(x).data, F.logsumexp(x).data
+    np.testing.assert_array_equal(p[0], [0, np.nan, 0])
+    np.testing.assert_array_equal(log_p[0], [-np.inf, np.nan, -np.inf])
+    assert lse[0] == np.inf
+    assert np.all(np.isnan(p[1])) and np.all(np.isnan(log_p[1])) and np.isnan(lse[1])
+    assert np.all(np.isfinite(p[2])) and np.all(np.isfinite(log_p[2]))
+
+
+def test_softmax_and_gelu_of_a_0d_tensor():
+    np.testing.assert_array_equal(F.softmax(Tensor(np.array(0.3)), axis=None).data, 1.0)
+    x = Tensor(np.array(0.7), requires_grad=True)
+    F.gelu(x, approximate="tanh").backward()
+    assert F.gelu(x, approximate="tanh").item() == pytest.approx(0.5305701347, rel=1e-9)
 
 
 def test_cross_entropy_rejects_bad_targets():

@@ -117,6 +117,13 @@ def test_reductions_take_numpy_integer_and_list_axes():
         assert getattr(x, reduction)(axis=np.int64(1)).shape == (3, 2)
 
 
+def test_reductions_over_an_axis_beside_an_empty_one():
+    x = Tensor(np.zeros((2, 0, 3)), requires_grad=True)
+    assert x.var(axis=-1).shape == x.mean(axis=-1).shape == (2, 0)
+    x.var(axis=-1).sum().backward()
+    assert x.grad.shape == (2, 0, 3)
+
+
 def test_var_with_ddof_matches_numpy():
     (x,) = random_tensors((5, 3), seed=8)
     np.testing.assert_allclose(x.var(axis=0, ddof=1).data, np.var(x.data, axis=0, ddof=1))
