@@ -28,18 +28,21 @@ def random_tensors(
 
 
 def gradcheck(
-    fn: Callable[..., Tensor],
-    *inputs: Tensor,
+    fn: Callable[..., Any],
+    *inputs: Any,
     eps: float = 1e-6,
     atol: float = 1e-5,
     rtol: float = 1e-4,
 ) -> bool:
     """Compare the gradients of `fn(*inputs)` with central finite differences.
 
-    Non-scalar outputs are reduced to a scalar with fixed random weights, so every output
-    element is checked. Only inputs with `requires_grad` are perturbed; they must be
-    float64. Returns True, or raises `GradcheckError` naming the input, the worst index
-    and both values.
+    Every output (a tensor, a number, or a tuple of them) is weighted by fixed random
+    numbers and summed to one scalar, so every output element is checked. Only inputs with
+    `requires_grad` are perturbed; they must be float64. The check runs on private leaf
+    copies of them, so the caller's tensors, their `.grad` and their graphs stay as they
+    were. An element passes when |analytic - numeric| <= atol + rtol |numeric| (a NaN
+    fails). Returns True, or raises `GradcheckError` naming the input, the worst index and
+    both values.
     """
     checked = [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
     if not checked:
@@ -47,43 +50,55 @@ def gradcheck(
     for i in checked:
         if inputs[i].dtype != np.float64:
             raise TypeError(f"gradcheck: input {i} is {inputs[i].dtype}; use float64")
+    leaves = [
+        Tensor(np.array(t.data, order="C"), requires_grad=True) if i in checked else t
+        for i, t in enumerate(inputs)
+    ]  # copies: C-ordered, 0-d stays 0-d, and perturbing them leaves the caller's data alone
 
     with no_grad():
-        out = fn(*inputs)
-    weights = np.random.default_rng(1234).standard_normal(out.shape)
+        shapes = [np.shape(out) for out in _outputs(fn(*leaves))]
+    rng = np.random.default_rng(1234)
+    weights = [Tensor(rng.standard_normal(shape)) for shape in shapes]
 
-    def scalar(out: Tensor) -> Any:
-        return out * Tensor(weights) if out.ndim else out
+    def weighted_sum() -> Tensor:
+        outputs = _outputs(fn(*leaves))
+        if len(outputs) != len(weights):
+            raise ValueError(f"gradcheck: fn returned {len(outputs)} outputs, then {len(weights)}")
+        return sum((out * w).sum() for out, w in zip(outputs, weights))
 
-    for t in inputs:
-        if isinstance(t, Tensor):
-            t.grad = None
-    loss = scalar(fn(*inputs)).sum()
-    loss.backward()
+    loss = weighted_sum()
+    if loss.requires_grad:  # otherwise fn's result does not depend on the inputs' graph
+        loss.backward()
 
     for i in checked:
-        x = inputs[i]
-        x.data = np.ascontiguousarray(x.data)
+        x = leaves[i]
         analytic = np.zeros_like(x.data) if x.grad is None else x.grad
         numeric = np.zeros_like(x.data)
-        flat = x.data.reshape(-1)  # a view: writing it perturbs the input in place
+        flat = x.data.reshape(-1)  # a view of the private copy: writing it perturbs the input
         with no_grad():
             for j in range(flat.size):
                 original = flat[j]
                 flat[j] = original + eps
-                plus = float(scalar(fn(*inputs)).sum().data)
+                plus = float(weighted_sum().data)
                 flat[j] = original - eps
-                minus = float(scalar(fn(*inputs)).sum().data)
+                minus = float(weighted_sum().data)
                 flat[j] = original
                 numeric.reshape(-1)[j] = (plus - minus) / (2 * eps)
-        error = np.abs(analytic - numeric) - (atol + rtol * np.abs(numeric))
-        if np.any(error > 0) or not np.all(np.isfinite(analytic)):
-            worst = np.unravel_index(
-                np.nanargmax(np.where(np.isfinite(error), error, np.inf)), x.shape
-            )
+        difference = np.abs(analytic - numeric)
+        tolerance = atol + rtol * np.abs(numeric)
+        wrong = ~(difference <= tolerance)  # NaN (a non-finite value on either side) is wrong
+        if np.any(wrong):
+            excess = np.where(wrong, np.nan_to_num(difference - tolerance, nan=np.inf), -np.inf)
+            worst = np.unravel_index(np.argmax(excess), x.shape)
             raise GradcheckError(
                 f"gradient of input {i} (shape {x.shape}) is wrong at index "
                 f"{tuple(map(int, worst))}: "
-                f"analytic {analytic[worst]!r}, finite difference {numeric[worst]!r}"
+                f"analytic {analytic[worst].item()!r}, finite difference {numeric[worst].item()!r}"
             )
     return True
+
+
+def _outputs(result: Any) -> list[Tensor]:
+    """fn's result as a list of tensors: a tuple or list of outputs, or a single one."""
+    results = result if isinstance(result, (tuple, list)) else [result]
+    return [r if isinstance(r, Tensor) else Tensor(np.asarray(r, np.float64)) for r in results]

@@ -49,3 +49,59 @@ def test_gradcheck_needs_float64_inputs_that_require_grad():
         gradcheck(lambda x: x * 2, Tensor(np.ones(2, np.float32), requires_grad=True))
     with pytest.raises(ValueError, match="requires_grad"):
         gradcheck(lambda x: x * 2, Tensor(np.ones(2)))
+
+
+class LogWithWrongBackward(Function):
+    """y = log(x), with a backward that is wrong everywhere."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return np.log(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * 123.0
+
+
+def test_a_nan_finite_difference_is_a_mismatch_not_a_pass():
+    x = Tensor(np.array([-1.0, -2.0]), requires_grad=True)  # log of a negative number: NaN
+    with np.errstate(invalid="ignore"), pytest.raises(GradcheckError, match="input 0"):
+        gradcheck(lambda x: LogWithWrongBackward.apply(x).sum(), x)
+
+
+def test_gradcheck_leaves_the_callers_tensors_as_they_were():
+    base = np.random.default_rng(3).standard_normal((3, 2))
+    x = Tensor(base.T, requires_grad=True)  # a non-contiguous view of base
+    x.grad = np.full((2, 3), 7.0)
+    scalar = Tensor(np.array(2.0), requires_grad=True)
+    assert gradcheck(lambda x, s: (x * x * s).sum(), x, scalar)
+    assert np.shares_memory(x.data, base) and scalar.shape == ()
+    np.testing.assert_array_equal(x.grad, np.full((2, 3), 7.0))
+    assert scalar.grad is None
+
+
+def test_gradcheck_of_a_non_leaf_input_and_of_several_outputs():
+    h = random_tensors((3,), seed=4)[0] * 2  # an intermediate of another graph
+    assert gradcheck(lambda t: (t * t, t.exp(), 2.0), h)
+    assert gradcheck(lambda t: t * 3.0, Tensor(np.array(1.5), requires_grad=True))
+
+
+def test_an_output_cut_off_from_the_graph_is_a_mismatch():
+    (x,) = random_tensors((3,), seed=5)
+    with pytest.raises(GradcheckError, match="analytic 0.0"):
+        gradcheck(lambda t: Tensor(t.data * t.data).sum(), x)
+
+
+def test_an_error_inside_fn_leaves_the_input_unperturbed():
+    (x,) = random_tensors((3,), seed=6)
+    before, calls = x.data.copy(), []
+
+    def fails_on_the_fourth_call(t):
+        calls.append(1)
+        if len(calls) == 4:
+            raise RuntimeError("boom")
+        return (t * t).sum()
+
+    with pytest.raises(RuntimeError, match="boom"):
+        gradcheck(fails_on_the_fourth_call, x)
+    np.testing.assert_array_equal(x.data, before)
