@@ -351,11 +351,24 @@ class Linear(Function):
 
     @staticmethod
     def forward(ctx, x, weight, *bias):
+        if weight.ndim != 2:
+            raise ValueError(f"linear: weight must be (out, in), got shape {weight.shape}")
         if x.shape[-1:] != weight.shape[1:]:
             raise ValueError(
                 f"linear: input of shape {x.shape} does not match weight of shape "
                 f"{weight.shape} (expects last axis {weight.shape[1]})"
             )
+        if bias:
+            out_shape = (*x.shape[:-1], weight.shape[0])
+            try:
+                fits = np.broadcast_shapes(bias[0].shape, out_shape) == out_shape
+            except ValueError:
+                fits = False
+            if not fits:
+                raise ValueError(
+                    f"linear: bias of shape {bias[0].shape} does not broadcast to the "
+                    f"output's shape {out_shape}"
+                )
         ctx.save_for_backward(x, weight)
         x2 = x.reshape(-1, x.shape[-1])  # (N, in): every row in one matrix product
         y = (x2 @ weight.T).reshape(*x.shape[:-1], weight.shape[0])
@@ -371,8 +384,7 @@ class Linear(Function):
         gw = g2.T @ x.reshape(-1, x.shape[-1]) if ctx.needs_input_grad[1] else None
         if len(ctx.needs_input_grad) == 2:
             return gx, gw
-        gb = g2.sum(axis=0) if ctx.needs_input_grad[2] else None
-        return gx, gw, gb
+        return gx, gw, (grad if ctx.needs_input_grad[2] else None)  # the engine sums it back
 
 
 class Embedding(Function):

@@ -97,6 +97,8 @@ class Tensor:
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
         if isinstance(data, Tensor):
             data = data.data
+        elif isinstance(data, (list, tuple)):  # a list of 0-d tensors, say [loss1, loss2]
+            data = [_array(d) for d in data]
         data = np.asarray(data, dtype=dtype)
         if requires_grad and not np.issubdtype(data.dtype, np.floating):
             raise ValueError(
@@ -143,6 +145,24 @@ class Tensor:
     def __len__(self) -> int:
         return len(self.data)
 
+    def __iter__(self) -> Iterator[Tensor]:
+        """The sub-tensors along the first axis, each a differentiable `self[i]`."""
+        if self.data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(len(self.data)))
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        """The data for NumPy functions (`np.asarray(t)`); NumPy's result has no graph."""
+        if copy:
+            return np.array(self.data, dtype=dtype)
+        return self.data if dtype is None else self.data.astype(dtype, copy=False)
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
     def __bool__(self) -> bool:
         if self.data.size != 1:
             raise ValueError(
@@ -175,7 +195,12 @@ class Tensor:
         return Tensor._wrap(self.data, False, None)
 
     def astype(self, dtype: Any) -> Tensor:
-        return ops.Cast.apply(self, dtype=np.dtype(dtype))
+        """A copy in another dtype; the gradient flows back only through a float dtype
+        (rounding to integers is flat almost everywhere, so it is a constant)."""
+        dtype = np.dtype(dtype)
+        if dtype.kind not in "fc":
+            return Tensor._wrap(self.data.astype(dtype), False, None)
+        return ops.Cast.apply(self, dtype=dtype)
 
     def retain_grad(self) -> None:
         """Keep this intermediate tensor's gradient in `.grad` after backward."""
@@ -219,21 +244,26 @@ class Tensor:
             g = grads.pop(id(node), None)
             if g is None:  # no consumer passed a gradient back to this node
                 continue
-            if node._retain_grad:
-                node.grad = g if node.grad is None else node.grad + g
             if ctx.released:
                 raise RuntimeError(
                     "backward through a graph a second time, but its saved values were "
                     "already freed; call backward(retain_graph=True) the first time"
                 )
+            if node._retain_grad:  # a copy: g may be shared with other nodes, or read-only
+                node.grad = np.array(g) if node.grad is None else node.grad + g
             input_grads = type(ctx).backward(ctx, g)
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
+            if len(input_grads) != len(ctx.parents):
+                raise RuntimeError(
+                    f"{type(ctx).__name__}.backward returned {len(input_grads)} gradients "
+                    f"for {len(ctx.parents)} inputs"
+                )
             for parent, needs, pg in zip(ctx.parents, ctx.needs_input_grad, input_grads):
                 if not needs or pg is None:
                     continue
                 if pg.shape != parent.data.shape:
-                    pg = unbroadcast(pg, parent.data.shape)
+                    pg = _summed_back(pg, parent.data.shape, ctx)
                 if parent._ctx is None:
                     _accumulate_leaf(parent, pg)
                 else:
@@ -442,6 +472,18 @@ def _plain_index(index: Any) -> Any:
     if isinstance(index, (tuple, list)):
         return type(index)(_array(i) for i in index)
     return _array(index)
+
+
+def _summed_back(grad: np.ndarray, shape: tuple[int, ...], ctx: Function) -> np.ndarray:
+    """`unbroadcast(grad, shape)`, after checking that `shape` broadcasts to grad's shape:
+    a backward that returns a gradient of another shape has a bug, not a broadcast."""
+    trailing = grad.shape[grad.ndim - len(shape) :] if len(shape) <= grad.ndim else None
+    if trailing is None or any(n not in (1, m) for n, m in zip(shape, trailing)):
+        raise RuntimeError(
+            f"{type(ctx).__name__}.backward returned a gradient of shape {grad.shape} "
+            f"for an input of shape {shape}"
+        )
+    return unbroadcast(grad, shape)
 
 
 def _accumulate_leaf(leaf: Tensor, grad: np.ndarray) -> None:

@@ -210,3 +210,70 @@ def test_a_0d_leaf_gradient_is_an_array_of_its_dtype_across_backward_calls():
     (a * b).backward()
     assert isinstance(a.grad, np.ndarray) and a.grad.dtype == np.float32 and a.grad == 4.0
     assert isinstance(b.grad, np.ndarray) and b.grad == 3.0
+
+
+class TransposedGradient(mg.Function):
+    """A buggy op: its backward returns the gradient transposed."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x * 2
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.T
+
+
+class TooFewGradients(mg.Function):
+    @staticmethod
+    def forward(ctx, x, y):
+        return x + y
+
+    @staticmethod
+    def backward(ctx, grad):
+        return (grad,)
+
+
+def test_a_backward_with_the_wrong_shape_or_count_of_gradients_is_named():
+    x = Tensor(np.ones((3, 4)), requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"TransposedGradient.*\(4, 3\).*\(3, 4\)"):
+        TransposedGradient.apply(x).sum().backward()
+    with pytest.raises(RuntimeError, match="TooFewGradients.*1 gradients for 2 inputs"):
+        TooFewGradients.apply(x, x).sum().backward()
+
+
+def test_retained_gradients_are_private_arrays():
+    x = Tensor(np.ones(3), requires_grad=True)
+    a, b = x * 2, x * 3
+    a.retain_grad()
+    b.retain_grad()
+    (a + b).sum().backward()
+    a.grad += 1
+    np.testing.assert_array_equal(b.grad, np.ones(3))
+
+
+def test_a_failed_second_backward_changes_no_gradient():
+    x = Tensor(np.ones(3), requires_grad=True)
+    y = (x * x).sum()
+    y.retain_grad()
+    y.backward()
+    with pytest.raises(RuntimeError, match="retain_graph"):
+        y.backward()
+    assert y.grad == 1.0
+
+
+def test_a_cast_to_integers_is_a_constant():
+    x = Tensor(np.array([1.7, -2.2]), requires_grad=True)
+    assert not x.astype(np.int64).requires_grad
+    assert x.astype(np.float32).requires_grad
+
+
+def test_tensors_convert_as_numpy_and_python_expect():
+    assert Tensor([Tensor(1.0), Tensor(2.5)]).dtype == np.float64
+    x = Tensor(np.array([[1.0, 2.0], [3.0, 4.0]]), requires_grad=True)
+    assert np.asarray(x) is x.data and float(Tensor(2.5)) == 2.5 and int(Tensor(3)) == 3
+    rows = list(x)
+    assert len(rows) == 2 and rows[1].requires_grad
+    with pytest.raises(TypeError, match="0-d"):
+        list(Tensor(1.0))
+    assert isinstance(np.ones(2) * x, Tensor)  # NumPy still defers to the Tensor

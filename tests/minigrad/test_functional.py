@@ -210,6 +210,15 @@ def test_a_0d_input_is_a_named_error_for_layers_over_the_last_axis():
         F.layer_norm(Tensor(1.0))
 
 
+def test_linear_takes_a_bias_that_broadcasts_and_names_one_that_does_not():
+    x, w, b = random_tensors((2, 3), (4, 3), (1, 4), seed=5)
+    assert gradcheck(lambda x, w, b: F.linear(x, w, b), x, w, b)
+    with pytest.raises(ValueError, match=r"bias of shape \(5,\)"):
+        F.linear(x, w, Tensor(np.ones(5)))
+    with pytest.raises(ValueError, match=r"weight must be \(out, in\), got shape \(3,\)"):
+        F.linear(x, Tensor(np.ones(3)))
+
+
 def test_linear_shape_mismatch_names_the_shapes():
     x, w = random_tensors((2, 3), (5, 4))
     with pytest.raises(ValueError, match=r"\(2, 3\).*\(5, 4\)"):
