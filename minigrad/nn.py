@@ -99,6 +99,13 @@ class Module:
             f"cannot assign '{_type_name(value)}' as {kind} '{name}' ({expected} expected)"
         )
 
+    def __delattr__(self, name: str) -> None:
+        """`del module.name` unregisters a parameter, sub-module or buffer too."""
+        for registry in (self._parameters, self._modules, self._buffers):
+            registry.pop(name, None)
+        self._non_persistent.discard(name)
+        object.__delattr__(self, name)
+
     def register_buffer(self, name: str, array: np.ndarray, persistent: bool = True) -> None:
         """A non-learnable array that belongs to the module (a mask, a table of angles);
         persistent buffers are saved in the state dict."""

@@ -273,3 +273,13 @@ def test_layers_name_the_shape_of_a_0d_input():
         nn.Linear(2, 3)(scalar)
     with pytest.raises(ValueError, match=r"LayerNorm\(4\).*shape \(\)"):
         nn.LayerNorm(4)(scalar)
+
+
+def test_deleting_an_attribute_unregisters_it():
+    model = nn.Sequential(nn.Linear(2, 3, rng=0), nn.Linear(3, 1, rng=1))
+    del model[0].bias
+    layer = model[1]
+    layer.register_buffer("scale", np.ones(1))
+    del layer.scale
+    assert list(model.state_dict()) == ["0.weight", "1.weight", "1.bias"]
+    assert len(list(model.parameters())) == 3
