@@ -256,8 +256,9 @@ class GELU(Function):
     def forward(ctx, x, approximate):
         ctx.approximate = approximate
         if approximate == "tanh":
-            s = np.multiply(x, x, out=np.empty_like(x))  # then in place: u = x (k + k a x^2),
-            s *= _SQRT_2_OVER_PI * 0.044715  # and s = (1 + tanh u) / 2
+            # u = x (k + k a x^2), then s = (1 + tanh u) / 2, each step in place
+            s = np.multiply(x, x, out=np.empty_like(x))  # an array even when x is 0-d
+            s *= _SQRT_2_OVER_PI * 0.044715
             s += _SQRT_2_OVER_PI
             s *= x
             np.tanh(s, out=s)

@@ -317,9 +317,9 @@ class Mean(Function):
 
     @staticmethod
     def forward(ctx, x, axis, keepdims):
-        ctx.shape = x.shape
-        ctx.kept_shape = _kept_shape(x.shape, axis)
-        ctx.count = math.prod(x.shape[a] for a in _normalize_axis(axis, x.ndim))
+        axes = _normalize_axis(axis, x.ndim)
+        ctx.shape, ctx.kept_shape = x.shape, _kept_shape(x.shape, axes)
+        ctx.count = math.prod(x.shape[a] for a in axes)
         return x.mean(axis=axis, keepdims=keepdims)
 
     @staticmethod
