@@ -83,7 +83,7 @@ class Softmax(Function):
     @staticmethod
     def backward(ctx, grad):
         (y,) = ctx.saved
-        if ctx.axis in (-1, y.ndim - 1):
+        if y.ndim and ctx.axis in (-1, y.ndim - 1):
             gx = grad - dot_last_axis(grad, y)
         else:
             gx = grad - (grad * y).sum(axis=ctx.axis, keepdims=True)
@@ -106,8 +106,7 @@ class LogSoftmax(Function):
     @staticmethod
     def backward(ctx, grad):
         e, total = ctx.saved
-        gx = e * (sum_along(grad, ctx.axis) / total)  # softmax(x) * sum(g)
-        return np.subtract(grad, gx, out=gx)
+        return grad - e * (sum_along(grad, ctx.axis) / total)  # minus softmax(x) * sum(g)
 
 
 class LogSumExp(Function):
@@ -498,7 +497,7 @@ def layer_norm(
     if weight is None and bias is not None:
         raise ValueError("layer_norm: a bias without a weight is not supported")
     params = [p for p in (weight, bias) if p is not None]
-    return LayerNorm.apply(x, *params, eps=eps)
+    return LayerNorm.apply(x, *params, eps=float(eps))  # a NumPy float64 would widen float32
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:

@@ -508,9 +508,12 @@ class Transpose(Function):
 
 
 def _has_integer_array(index: Any) -> bool:
+    """Whether `index` picks elements by integer arrays, which may repeat an element. An
+    outer tuple indexes several axes; a list, tuple or range inside it is an array."""
     parts = index if isinstance(index, tuple) else (index,)
     return any(
-        isinstance(p, (list, np.ndarray)) and np.asarray(p).dtype.kind in "iu" for p in parts
+        isinstance(p, (list, tuple, range, np.ndarray)) and np.asarray(p).dtype.kind in "iu"
+        for p in parts
     )
 
 

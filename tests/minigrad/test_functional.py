@@ -135,7 +135,12 @@ def test_rows_holding_inf_or_nan():
 
 
 def test_softmax_and_gelu_of_a_0d_tensor():
-    np.testing.assert_array_equal(F.softmax(Tensor(np.array(0.3)), axis=None).data, 1.0)
+    x = Tensor(np.array(0.3), requires_grad=True)
+    for fn, value in ((F.softmax, 1.0), (F.log_softmax, 0.0)):
+        y = fn(x, axis=-1)
+        y.backward()
+        assert y.item() == value and x.grad == 0
+        x.grad = None
     x = Tensor(np.array(0.7), requires_grad=True)
     F.gelu(x, approximate="tanh").backward()
     assert F.gelu(x, approximate="tanh").item() == pytest.approx(0.5305701347, rel=1e-9)
@@ -188,6 +193,11 @@ def test_layer_norm_equals_composition_and_passes_gradcheck():
     assert_same_values_and_gradients(F.layer_norm, composed_layer_norm, x, w, b)
     assert gradcheck(lambda x, w, b: F.layer_norm(x, w, b), x, w, b)
     assert gradcheck(lambda x: F.layer_norm(x), x)
+
+
+def test_layer_norm_of_float32_with_a_numpy_float64_eps_stays_float32():
+    x = Tensor(np.random.default_rng(0).standard_normal((2, 3)).astype(np.float32))
+    assert F.layer_norm(x, eps=np.float64(1e-5)).dtype == np.float32
 
 
 def test_layer_norm_rejects_a_weight_of_the_wrong_size():

@@ -187,10 +187,12 @@ def test_an_index_list_may_hold_tensors():
     np.testing.assert_array_equal(x[[Tensor(2), Tensor(0)]].data, x.data[[2, 0]])
 
 
-def test_getitem_sums_the_gradient_of_repeated_rows():
+@pytest.mark.parametrize("rows", [np.array([0, 2, 0, 0]), [0, 2, 0, 0], (0, 2, 0, 0)], ids=str)
+def test_getitem_sums_the_gradient_of_repeated_rows(rows):
     table = Tensor(np.zeros((3, 2)), requires_grad=True)
-    table[np.array([0, 2, 0, 0])].sum().backward()
-    np.testing.assert_array_equal(table.grad, [[3, 3], [0, 0], [1, 1]])
+    table[rows, :].sum().backward()
+    counts = np.bincount(np.asarray(rows), minlength=3)
+    np.testing.assert_array_equal(table.grad, np.repeat(counts[:, None], 2, axis=1))
 
 
 def test_concatenate_stack_split_gradient():
