@@ -37,13 +37,16 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Sum `grad` back to `shape`: the backward of NumPy broadcasting.
 
     Broadcasting copies an input along new leading axes and along its size-1 axes, so
-    the gradient of each copy flows back to the one original value and is summed.
+    the gradient of each copy flows back to the one original value and is summed. A
+    gradient whose shape `shape` does not broadcast to is a ValueError, not a reshape.
     """
     if grad.shape == shape:
         return grad
     extra = grad.ndim - len(shape)
     if grad.shape[extra:] == shape:  # only new leading axes (a bias): one sum, no reshape
         return grad.sum(axis=tuple(range(extra)))
+    if extra < 0 or any(n not in (1, m) for n, m in zip(shape, grad.shape[extra:])):
+        raise ValueError(f"a gradient of shape {grad.shape} does not sum back to shape {shape}")
     axes = tuple(range(extra)) + tuple(
         extra + i for i, n in enumerate(shape) if n == 1 and grad.shape[extra + i] != 1
     )
@@ -263,7 +266,10 @@ class Tensor:
                 if not needs or pg is None:
                     continue
                 if pg.shape != parent.data.shape:
-                    pg = _summed_back(pg, parent.data.shape, ctx)
+                    try:
+                        pg = unbroadcast(pg, parent.data.shape)
+                    except ValueError as error:  # a bug in that backward, not a broadcast
+                        raise RuntimeError(f"{type(ctx).__name__}.backward: {error}") from error
                 if parent._ctx is None:
                     _accumulate_leaf(parent, pg)
                 else:
@@ -323,7 +329,7 @@ class Tensor:
         return ops.Div.apply(*self._operands(other)[::-1])
 
     def __pow__(self, exponent: Any) -> Tensor:
-        value = None if isinstance(exponent, Tensor) else _python_scalar(exponent)
+        value = _python_scalar(exponent)  # None for a tensor
         if isinstance(value, (int, float)):
             return ops.PowScalar.apply(self, exponent=value)
         return ops.Pow.apply(*self._operands(exponent))
@@ -472,18 +478,6 @@ def _plain_index(index: Any) -> Any:
     if isinstance(index, (tuple, list)):
         return type(index)(_array(i) for i in index)
     return _array(index)
-
-
-def _summed_back(grad: np.ndarray, shape: tuple[int, ...], ctx: Function) -> np.ndarray:
-    """`unbroadcast(grad, shape)`, after checking that `shape` broadcasts to grad's shape:
-    a backward that returns a gradient of another shape has a bug, not a broadcast."""
-    trailing = grad.shape[grad.ndim - len(shape) :] if len(shape) <= grad.ndim else None
-    if trailing is None or any(n not in (1, m) for n, m in zip(shape, trailing)):
-        raise RuntimeError(
-            f"{type(ctx).__name__}.backward returned a gradient of shape {grad.shape} "
-            f"for an input of shape {shape}"
-        )
-    return unbroadcast(grad, shape)
 
 
 def _accumulate_leaf(leaf: Tensor, grad: np.ndarray) -> None:
