@@ -21,7 +21,7 @@ from minigrad.ops import (
     sum_last_axis,
     sum_leading_axes,
 )
-from minigrad.tensor import Function, Tensor
+from minigrad.tensor import Function, Tensor, broadcasts_to
 
 
 def exp_and_sum(
@@ -360,11 +360,7 @@ class Linear(Function):
             )
         if bias:
             out_shape = (*x.shape[:-1], weight.shape[0])
-            try:
-                fits = np.broadcast_shapes(bias[0].shape, out_shape) == out_shape
-            except ValueError:
-                fits = False
-            if not fits:
+            if not broadcasts_to(bias[0].shape, out_shape):
                 raise ValueError(
                     f"linear: bias of shape {bias[0].shape} does not broadcast to the "
                     f"output's shape {out_shape}"

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from minigrad.tensor import Function, Tensor
+from minigrad.tensor import Function, Tensor, broadcasts_to
 
 
 def _normalize_axis(axis: Any, ndim: int) -> tuple[int, ...]:
@@ -569,11 +569,7 @@ class MaskedFill(Function):
     @staticmethod
     def forward(ctx, x, mask, value):
         mask = np.asarray(mask, dtype=bool)
-        try:
-            shape = np.broadcast_shapes(mask.shape, x.shape)
-        except ValueError:
-            shape = None
-        if shape != x.shape:
+        if not broadcasts_to(mask.shape, x.shape):
             raise ValueError(
                 f"masked_fill: mask of shape {mask.shape} does not broadcast to {x.shape}"
             )

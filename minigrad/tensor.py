@@ -33,6 +33,12 @@ def is_grad_enabled() -> bool:
     return _grad_enabled
 
 
+def broadcasts_to(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
+    """Whether an array of `shape` broadcasts to `target` as it is, without growing it."""
+    extra = len(target) - len(shape)
+    return extra >= 0 and all(n in (1, m) for n, m in zip(shape, target[extra:]))
+
+
 def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Sum `grad` back to `shape`: the backward of NumPy broadcasting.
 
@@ -45,7 +51,7 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     extra = grad.ndim - len(shape)
     if grad.shape[extra:] == shape:  # only new leading axes (a bias): one sum, no reshape
         return grad.sum(axis=tuple(range(extra)))
-    if extra < 0 or any(n not in (1, m) for n, m in zip(shape, grad.shape[extra:])):
+    if not broadcasts_to(shape, grad.shape):
         raise ValueError(f"a gradient of shape {grad.shape} does not sum back to shape {shape}")
     axes = tuple(range(extra)) + tuple(
         extra + i for i, n in enumerate(shape) if n == 1 and grad.shape[extra + i] != 1
