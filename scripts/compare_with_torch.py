@@ -438,21 +438,21 @@ def selection_cases() -> None:
     )
 
 
+def softmax_cases(tag: str, x: np.ndarray, axis: int) -> None:
+    """softmax and log_softmax of x along `axis`."""
+    case(f"softmax {tag}", lambda x: F.softmax(x, axis=axis), lambda x: torch.softmax(x, axis), x)
+    case(
+        f"log_softmax {tag}",
+        lambda x: F.log_softmax(x, axis=axis),
+        lambda x: torch.log_softmax(x, axis),
+        x,
+    )
+
+
 def fused_cases() -> None:
     x = randn(2, 3, 5)
     for axis in (-1, 1, 0):
-        case(
-            f"softmax axis={axis}",
-            lambda x, a=axis: F.softmax(x, axis=a),
-            lambda x, a=axis: torch.softmax(x, dim=a),
-            x,
-        )
-        case(
-            f"log_softmax axis={axis}",
-            lambda x, a=axis: F.log_softmax(x, axis=a),
-            lambda x, a=axis: torch.log_softmax(x, dim=a),
-            x,
-        )
+        softmax_cases(f"axis={axis}", x, axis)
         for keepdims in (False, True):
             case(
                 f"logsumexp axis={axis} keepdims={keepdims}",
@@ -585,18 +585,7 @@ def fused_cases() -> None:
     # (softmax NaN there and 0 elsewhere; torch: NaN throughout), held by the project's tests
     special = np.array([[nan, 1, 2], [-inf, 1, 2], [0.5, -1, 2], [1, nan, nan]])
     for axis, z in ((-1, special), (0, special.T)):
-        case(
-            f"softmax rows with NaN, -inf, axis={axis}",
-            lambda x, a=axis: F.softmax(x, axis=a),
-            lambda x, a=axis: torch.softmax(x, dim=a),
-            z,
-        )
-        case(
-            f"log_softmax rows with NaN, -inf, axis={axis}",
-            lambda x, a=axis: F.log_softmax(x, axis=a),
-            lambda x, a=axis: torch.log_softmax(x, dim=a),
-            z,
-        )
+        softmax_cases(f"rows with NaN, -inf, axis={axis}", z, axis)
     case(
         "logsumexp rows with NaN, all -inf, some -inf",
         F.logsumexp,
