@@ -315,6 +315,11 @@ class KVCache:
             self.v = concatenate([self.v, v], axis=-2)
         return self.k, self.v
 
+    def select(self, rows: np.ndarray) -> None:
+        """Keep the batch rows `rows` (B_new,) in that order: beam search follows its beams."""
+        if self.k is not None:
+            self.k, self.v = self.k[rows], self.v[rows]
+
     def reset(self) -> None:
         self.k = self.v = None
 
@@ -333,8 +338,9 @@ class MultiHeadAttention(Module):
     Weights: `qkv` or `query` + `key_value`, then `out` (C, C); in `qkv` the output rows are
     [q | k | v], and inside each, head h owns rows h * d_head : (h + 1) * d_head.
 
-    `dropout` is applied to the attention weights while training. After each call,
-    `last_attention_weights` holds the weights (B, n_head, T_q, T_k) as a NumPy array.
+    `dropout` is applied to the attention weights while training. With `keep_weights` set
+    (an attribute, for plots), each call stores the weights (B, n_head, T_q, T_k) as a NumPy
+    array in `last_attention_weights`; otherwise nothing is kept.
     `rotary` (self-attention only) rotates q and k by their positions (RoPE).
     """
 
@@ -348,6 +354,7 @@ class MultiHeadAttention(Module):
         bias: bool = True,
         dropout: float = 0.0,
         rotary: RotaryEmbedding | None = None,
+        keep_weights: bool = False,
         rng: RngLike = None,
         dtype: Any = np.float32,
     ) -> None:
@@ -374,6 +381,7 @@ class MultiHeadAttention(Module):
         self.rotary = rotary
         self.dropout = dropout
         self.rng = rng
+        self.keep_weights = keep_weights
         self.last_attention_weights: np.ndarray | None = None
 
     def split_heads(self, x: Tensor) -> Tensor:
@@ -390,14 +398,14 @@ class MultiHeadAttention(Module):
         self,
         x: Tensor,
         memory: Tensor | None = None,
-        attn_mask: Any = None,
+        mask: Any = None,
         causal: bool = False,
         cache: KVCache | None = None,
     ) -> Tensor:
         """x (B, T, C) -> (B, T, C).
 
         memory: (B, S, d_memory), the sequence to attend to (cross-attention only).
-        attn_mask: boolean, True = may attend, broadcastable to (B, n_head, T, T_k).
+        mask: boolean, True = may attend, broadcastable to (B, n_head, T, T_k).
         causal: add the causal mask (query i sees keys up to its own position, counting the
             cached positions before it).
         cache: a KVCache, extended in place with this call's keys and values (self-attention)
@@ -440,17 +448,17 @@ class MultiHeadAttention(Module):
                 k, v = cache.append(k, v)  # (B, n_head, T_cached + T, d_head)
 
         T_k = k.shape[-2]
-        mask = None
-        if attn_mask is not None:
-            mask = as_mask(attn_mask, (B, self.n_head, T, T_k))
+        if mask is not None:
+            mask = as_mask(mask, (B, self.n_head, T, T_k))
         if causal:
             past_visible = causal_mask(T, T_k)  # (T, T_k)
             mask = past_visible if mask is None else mask & past_visible
         dropout_p = self.dropout if self.training else 0.0
-        y, weights = scaled_dot_product_attention(
-            q, k, v, mask, dropout_p=dropout_p, rng=self.rng, return_weights=True
+        y = scaled_dot_product_attention(
+            q, k, v, mask, dropout_p=dropout_p, rng=self.rng, return_weights=self.keep_weights
         )  # (B, n_head, T, d_head)
-        self.last_attention_weights = weights  # (B, n_head, T, T_k)
+        if self.keep_weights:
+            y, self.last_attention_weights = y  # weights (B, n_head, T, T_k)
         y = self.merge_heads(y)  # (B, T, C)
         return self.out(y)  # (B, T, C)
 

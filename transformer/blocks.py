@@ -30,50 +30,58 @@ from transformer.positional import RotaryEmbedding
 
 class _Block(Module):
     """The sublayers in order (self-attention, cross-attention if any, FFN or MoE), each with
-    its LayerNorm, and the residual rule that wraps them."""
+    its LayerNorm, and the residual rule that wraps them. Settings are keywords:
+
+    ffn_hidden       the FFN's width (4 * d_model by default)
+    dropout          on the attention weights and on each sublayer's output, while training
+    norm             "pre" (GPT-2) or "post" (the original Transformer, BERT)
+    activation       the FFN's: "relu", "gelu" (exact) or "gelu_tanh"
+    bias             biases in the attention projections and the FFN
+    n_experts        replace the FFN by a mixture of experts, with `top_k`, `capacity_factor`
+    rotary           a RotaryEmbedding for the self-attention's q and k (RoPE)
+    cross_attention  add a cross-attention sublayer over a memory of width `d_memory`
+    eps              the layer norms' epsilon
+    """
 
     def __init__(
         self,
         d_model: int,
         n_head: int,
-        ffn_hidden: int | None,
-        dropout: float,
-        norm: str,
-        activation: str,
-        n_experts: int | None,
-        top_k: int,
-        capacity_factor: float | None,
-        rotary: RotaryEmbedding | None,
-        cross_attention: bool,
-        d_memory: int | None,
-        eps: float,
-        rng: np.random.Generator,
-        dtype: Any,
+        *,
+        ffn_hidden: int | None = None,
+        dropout: float = 0.0,
+        norm: str = "pre",
+        activation: str = "gelu",
+        bias: bool = True,
+        n_experts: int | None = None,
+        top_k: int = 1,
+        capacity_factor: float | None = None,
+        rotary: RotaryEmbedding | None = None,
+        cross_attention: bool = False,
+        d_memory: int | None = None,
+        eps: float = 1e-5,
+        rng: RngLike = None,
+        dtype: Any = np.float32,
     ) -> None:
         super().__init__()
         if norm not in ("pre", "post"):
             raise ValueError(f"norm must be 'pre' (GPT-2) or 'post' (original, BERT), got {norm!r}")
+        rng = make_rng(rng)
         self.d_model, self.norm = d_model, norm
-        self.self_attn = MultiHeadAttention(
-            d_model, n_head, dropout=dropout, rotary=rotary, rng=rng, dtype=dtype
-        )
+        attention = {"dropout": dropout, "bias": bias, "rng": rng, "dtype": dtype}
+        self.self_attn = MultiHeadAttention(d_model, n_head, rotary=rotary, **attention)
         self.ln_self_attn = LayerNorm(d_model, eps=eps, dtype=dtype)
         self.has_cross_attention = cross_attention
         if cross_attention:
             self.cross_attn = MultiHeadAttention(
-                d_model, n_head, cross_attention=True, d_memory=d_memory, dropout=dropout,
-                rng=rng, dtype=dtype,
-            )  # fmt: skip
-            self.ln_cross_attn = LayerNorm(d_model, eps=eps, dtype=dtype)
-        if n_experts is None:
-            self.ffn: Module = FeedForward(
-                d_model, hidden=ffn_hidden, activation=activation, rng=rng, dtype=dtype
+                d_model, n_head, cross_attention=True, d_memory=d_memory, **attention
             )
+            self.ln_cross_attn = LayerNorm(d_model, eps=eps, dtype=dtype)
+        ffn = {"hidden": ffn_hidden, "activation": activation, "rng": rng, "dtype": dtype}
+        if n_experts is None:
+            self.ffn: Module = FeedForward(d_model, bias=bias, **ffn)
         else:
-            self.ffn = MoE(
-                d_model, n_experts, top_k, hidden=ffn_hidden, activation=activation,
-                capacity_factor=capacity_factor, rng=rng, dtype=dtype,
-            )  # fmt: skip
+            self.ffn = MoE(d_model, n_experts, top_k, capacity_factor=capacity_factor, **ffn)
         self.ln_ffn = LayerNorm(d_model, eps=eps, dtype=dtype)
         self.dropout = Dropout(dropout, rng=rng)  # on each sublayer's output
 
@@ -104,36 +112,20 @@ class _Block(Module):
 class EncoderBlock(_Block):
     """Bidirectional self-attention, then FFN (or MoE):  x (B, T, C) -> (B, T, C).
 
-    Every position sees every other (BERT, the Transformer's encoder); `attn_mask`
-    (True = may attend, e.g. `padding_mask(...)` of shape (B, 1, 1, T)) hides padding.
-    `n_experts` replaces the FFN by an MoE with `top_k` and `capacity_factor`; `dropout`
-    applies to the attention weights and to each sublayer's output while training.
-    Sublayers: `self_attn` + `ln_self_attn`, `ffn` + `ln_ffn`.
+    Every position sees every other (BERT, the Transformer's encoder); `mask` (True = may
+    attend, e.g. `padding_mask(...)` of shape (B, 1, 1, T)) hides padding. Settings are the
+    keywords of `_Block` (no cross-attention). Sublayers: `self_attn` + `ln_self_attn`,
+    `ffn` + `ln_ffn`.
     """
 
-    def __init__(
-        self,
-        d_model: int,
-        n_head: int,
-        ffn_hidden: int | None = None,
-        dropout: float = 0.0,
-        norm: str = "pre",
-        activation: str = "gelu",
-        n_experts: int | None = None,
-        top_k: int = 1,
-        capacity_factor: float | None = None,
-        eps: float = 1e-5,
-        rng: RngLike = None,
-        dtype: Any = np.float32,
-    ) -> None:
-        super().__init__(
-            d_model, n_head, ffn_hidden, dropout, norm, activation, n_experts, top_k,
-            capacity_factor, None, False, None, eps, make_rng(rng), dtype,
-        )  # fmt: skip
+    def __init__(self, d_model: int, n_head: int, **settings: Any) -> None:
+        if settings.get("cross_attention"):
+            raise ValueError("an EncoderBlock has no cross-attention; use a DecoderBlock")
+        super().__init__(d_model, n_head, **settings)
 
-    def forward(self, x: Tensor, attn_mask: Any = None) -> Tensor:
+    def forward(self, x: Tensor, mask: Any = None) -> Tensor:
         self._check_input(x)
-        x = self._residual(x, self.ln_self_attn, lambda h: self.self_attn(h, attn_mask=attn_mask))
+        x = self._residual(x, self.ln_self_attn, lambda h: self.self_attn(h, mask=mask))
         return self._residual(x, self.ln_ffn, self.ffn)  # (B, T, C)
 
 
@@ -141,32 +133,14 @@ class DecoderBlock(_Block):
     """Causal self-attention, cross-attention to the encoder's memory, then FFN (or MoE).
 
     x (B, T, C), memory (B, S, d_memory) -> (B, T, C). With `cross_attention=False` there is
-    no memory and the block is GPT's. Sublayers: `self_attn` + `ln_self_attn`, `cross_attn`
-    + `ln_cross_attn`, `ffn` + `ln_ffn`. `rotary` adds RoPE to the self-attention.
+    no memory and the block is GPT's. Settings are the keywords of `_Block`. Sublayers:
+    `self_attn` + `ln_self_attn`, `cross_attn` + `ln_cross_attn`, `ffn` + `ln_ffn`.
     """
 
     def __init__(
-        self,
-        d_model: int,
-        n_head: int,
-        ffn_hidden: int | None = None,
-        dropout: float = 0.0,
-        norm: str = "pre",
-        cross_attention: bool = True,
-        d_memory: int | None = None,
-        activation: str = "gelu",
-        n_experts: int | None = None,
-        top_k: int = 1,
-        capacity_factor: float | None = None,
-        rotary: RotaryEmbedding | None = None,
-        eps: float = 1e-5,
-        rng: RngLike = None,
-        dtype: Any = np.float32,
+        self, d_model: int, n_head: int, *, cross_attention: bool = True, **settings: Any
     ) -> None:
-        super().__init__(
-            d_model, n_head, ffn_hidden, dropout, norm, activation, n_experts, top_k,
-            capacity_factor, rotary, cross_attention, d_memory, eps, make_rng(rng), dtype,
-        )  # fmt: skip
+        super().__init__(d_model, n_head, cross_attention=cross_attention, **settings)
 
     def forward(
         self,
@@ -193,7 +167,7 @@ class DecoderBlock(_Block):
         x = self._residual(
             x,
             self.ln_self_attn,
-            lambda h: self.self_attn(h, attn_mask=self_mask, causal=causal, cache=cache),
+            lambda h: self.self_attn(h, mask=self_mask, causal=causal, cache=cache),
         )
         if self.has_cross_attention:
             if memory is None and (cross_cache is None or len(cross_cache) == 0):
@@ -201,6 +175,6 @@ class DecoderBlock(_Block):
             x = self._residual(
                 x,
                 self.ln_cross_attn,
-                lambda h: self.cross_attn(h, memory, attn_mask=memory_mask, cache=cross_cache),
+                lambda h: self.cross_attn(h, memory, mask=memory_mask, cache=cross_cache),
             )
         return self._residual(x, self.ln_ffn, self.ffn)  # (B, T, C)

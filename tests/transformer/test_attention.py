@@ -200,7 +200,7 @@ def numpy_multi_head(mha, x, memory=None, mask=None):
 
 
 def test_multi_head_self_attention_equals_heads_computed_one_by_one():
-    mha = MultiHeadAttention(8, 2, rng=0, dtype=np.float64)
+    mha = MultiHeadAttention(8, 2, keep_weights=True, rng=0, dtype=np.float64)
     (x,) = random_tensors((2, T, 8), seed=12)
     out = mha(x, causal=True)
     expected = numpy_multi_head(mha, x.data, mask=causal_mask(T))
@@ -208,10 +208,10 @@ def test_multi_head_self_attention_equals_heads_computed_one_by_one():
 
 
 def test_multi_head_attention_combines_its_mask_with_the_causal_mask():
-    mha = MultiHeadAttention(8, 2, rng=0, dtype=np.float64)
+    mha = MultiHeadAttention(8, 2, keep_weights=True, rng=0, dtype=np.float64)
     (x,) = random_tensors((2, T, 8), seed=12)
     padding = padding_mask(np.array([T, 3]))
-    out = mha(x, attn_mask=padding, causal=True)
+    out = mha(x, mask=padding, causal=True)
     expected = numpy_multi_head(mha, x.data, mask=padding & causal_mask(T))
     np.testing.assert_allclose(out.data, expected, rtol=1e-10, atol=1e-12)
     assert np.all(mha.last_attention_weights[1, :, :, 3:] == 0)
@@ -229,7 +229,7 @@ def test_multi_head_self_attention_gradcheck_with_a_padding_mask():
     mha = MultiHeadAttention(8, 2, rng=2, dtype=np.float64)
     (x,) = random_tensors((2, 4, 8), seed=14)
     mask = padding_mask(np.array([4, 2]))
-    assert gradcheck(lambda x, *p: mha(x, attn_mask=mask, causal=True), x, *mha.parameters())
+    assert gradcheck(lambda x, *p: mha(x, mask=mask, causal=True), x, *mha.parameters())
 
 
 def test_multi_head_cross_attention_gradcheck():
@@ -244,9 +244,12 @@ def test_multi_head_attention_with_rotary_gradcheck():
     assert gradcheck(lambda x, *p: mha(x, causal=True), x, *mha.parameters())
 
 
-def test_attention_weights_of_the_last_call_are_readable():
+def test_attention_weights_are_kept_only_when_asked_for():
     mha = MultiHeadAttention(8, 2, rng=5)
     x = Tensor(np.random.default_rng(17).standard_normal((2, T, 8)).astype(np.float32))
+    mha(x, causal=True)
+    assert mha.last_attention_weights is None
+    mha.keep_weights = True
     mha(x, causal=True)
     weights = mha.last_attention_weights
     assert isinstance(weights, np.ndarray) and weights.shape == (2, 2, T, T)
@@ -255,7 +258,7 @@ def test_attention_weights_of_the_last_call_are_readable():
 
 
 def test_float32_stays_float32_in_values_and_gradients():
-    mha = MultiHeadAttention(8, 2, dropout=0.1, rotary=RotaryEmbedding(4), rng=6)
+    mha = MultiHeadAttention(8, 2, dropout=0.1, rotary=RotaryEmbedding(4), keep_weights=True, rng=6)
     x = Tensor(np.random.default_rng(18).standard_normal((2, T, 8)).astype(np.float32), True)
     out = mha(x, causal=True)
     assert out.dtype == np.float32 and mha.last_attention_weights.dtype == np.float32
@@ -289,7 +292,7 @@ def test_multi_head_attention_rejects_wrong_inputs_clearly():
         mha(x)
     x = Tensor(np.zeros((2, 3, 8), np.float32))
     with pytest.raises(ValueError, match=r"mask of shape \(2, 2\) .* \(2, 2, 3, 3\)"):
-        mha(x, attn_mask=np.ones((2, 2), bool))
+        mha(x, mask=np.ones((2, 2), bool))
     with pytest.raises(ValueError, match="self-attention takes no memory"):
         mha(x, memory=x)
     cross = MultiHeadAttention(8, 2, cross_attention=True)
@@ -310,11 +313,11 @@ def test_changing_a_token_changes_exactly_the_outputs_allowed_to_see_it(name):
     mha = MultiHeadAttention(8, 2, rng=8, dtype=np.float64)
     rng = np.random.default_rng(20)
     x = rng.standard_normal((2, T_long, 8))
-    base = mha(Tensor(x), attn_mask=mask).data
+    base = mha(Tensor(x), mask=mask).data
     for t in range(T_long):
         changed = x.copy()
         changed[:, t] = rng.standard_normal((2, 8))
-        out = mha(Tensor(changed), attn_mask=mask).data
+        out = mha(Tensor(changed), mask=mask).data
         affected = np.any(out != base, axis=(0, 2))  # which positions' outputs moved
         np.testing.assert_array_equal(affected, mask[:, t], err_msg=f"changed position {t}")
         assert np.all(out[:, :t] == base[:, :t])  # never an earlier output

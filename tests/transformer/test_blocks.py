@@ -26,7 +26,7 @@ def test_encoder_block_gradcheck(norm):
     block = EncoderBlock(8, 2, ffn_hidden=8, norm=norm, rng=0, dtype=np.float64)
     (x,) = random_tensors((2, 3, 8), seed=60)
     mask = padding_mask(np.array([3, 2]))
-    assert gradcheck(lambda x, *p: block(x, attn_mask=mask), x, *block.parameters())
+    assert gradcheck(lambda x, *p: block(x, mask=mask), x, *block.parameters())
 
 
 @pytest.mark.parametrize("norm", ["pre", "post"])
@@ -104,9 +104,9 @@ def test_encoder_block_ignores_padding_keys():
     rng = np.random.default_rng(67)
     x = rng.standard_normal((1, 5, 8))
     mask = padding_mask(np.array([3]), T=5)
-    base = block(Tensor(x), attn_mask=mask).data
+    base = block(Tensor(x), mask=mask).data
     x[:, 3:] = rng.standard_normal((1, 2, 8))  # new values in the padding
-    out = block(Tensor(x), attn_mask=mask).data
+    out = block(Tensor(x), mask=mask).data
     np.testing.assert_array_equal(out[:, :3], base[:, :3])
     assert not np.allclose(block(Tensor(x)).data[:, :3], base[:, :3])  # unmasked, it would see
 
