@@ -1,8 +1,9 @@
-"""Hand-written transformer layers on minigrad: attention, positional encodings, FFN, MoE, blocks.
+"""Hand-written transformer layers and models on minigrad.
 
 Read in this order: `attention` (from a weighted average to multi-head attention),
 `positional` (sinusoidal, learned, rotary), `feedforward` (FFN and mixture of experts),
-`blocks` (encoder and decoder blocks, pre-LN and post-LN).
+`blocks` (encoder and decoder blocks, pre-LN and post-LN), `models` (GPT, a BERT-shaped
+encoder, an encoder-decoder).
 """
 
 from transformer.attention import (
@@ -22,6 +23,15 @@ from transformer.attention import (
 )
 from transformer.blocks import DecoderBlock, EncoderBlock
 from transformer.feedforward import FeedForward, MoE
+from transformer.models import (
+    GPT,
+    EncoderConfig,
+    EncoderDecoder,
+    EncoderDecoderConfig,
+    EncoderModel,
+    GPTConfig,
+    keep_attention_weights,
+)
 from transformer.positional import (
     LearnedPositionalEmbedding,
     RotaryEmbedding,
@@ -35,6 +45,12 @@ from transformer.positional import (
 __all__ = [
     "DecoderBlock",
     "EncoderBlock",
+    "EncoderConfig",
+    "EncoderDecoder",
+    "EncoderDecoderConfig",
+    "EncoderModel",
+    "GPT",
+    "GPTConfig",
     "FeedForward",
     "KVCache",
     "LearnedPositionalEmbedding",
@@ -49,6 +65,7 @@ __all__ = [
     "causal_mask",
     "dot_product_attention",
     "fixed_mask",
+    "keep_attention_weights",
     "padding_mask",
     "ring_attention",
     "rotate_half",
