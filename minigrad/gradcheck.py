@@ -38,11 +38,12 @@ def gradcheck(
 
     Every output (a tensor, a number, or a tuple of them) is weighted by fixed random
     numbers and summed to one scalar, so every output element is checked. Only inputs with
-    `requires_grad` are perturbed; they must be float64. The check runs on private leaf
-    copies of them, so the caller's tensors, their `.grad` and their graphs stay as they
-    were. An element passes when |analytic - numeric| <= atol + rtol |numeric| (a NaN
-    fails). Returns True, or raises `GradcheckError` naming the input, the worst index and
-    both values.
+    `requires_grad` are perturbed; they must be float64. Leaf inputs are perturbed in place,
+    one element at a time, so `fn` may also reach them another way (a module's parameters
+    used by `module(x)`); afterwards their data and `.grad` are as they were, also when `fn`
+    raises. A non-leaf input is replaced by a leaf copy. An element passes when
+    |analytic - numeric| <= atol + rtol |numeric| (a NaN fails). Returns True, or raises
+    `GradcheckError` naming the input, the worst index and both values.
     """
     checked = [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
     if not checked:
@@ -51,10 +52,25 @@ def gradcheck(
         if inputs[i].dtype != np.float64:
             raise TypeError(f"gradcheck: input {i} is {inputs[i].dtype}; use float64")
     leaves = [
-        Tensor(np.array(t.data, order="C"), requires_grad=True) if i in checked else t
+        Tensor(np.array(t.data), requires_grad=True) if i in checked and not t.is_leaf else t
         for i, t in enumerate(inputs)
-    ]  # copies: C-ordered, 0-d stays 0-d, and perturbing them leaves the caller's data alone
+    ]
+    caller_grads = {i: leaves[i].grad for i in checked}
+    try:
+        for i in checked:
+            leaves[i].grad = None
+        _check_gradients(fn, leaves, checked, eps, atol, rtol)
+    finally:
+        for i, grad in caller_grads.items():
+            leaves[i].grad = grad
+    return True
 
+
+def _check_gradients(
+    fn: Callable[..., Any], leaves: list[Any], checked: list[int], eps: float, atol: float,
+    rtol: float,
+) -> None:  # fmt: skip
+    """The comparison itself: backward once, then two evaluations of fn per element."""
     with no_grad():
         shapes = [np.shape(out) for out in _outputs(fn(*leaves))]
     rng = np.random.default_rng(1234)
@@ -69,21 +85,23 @@ def gradcheck(
     loss = weighted_sum()
     if loss.requires_grad:  # otherwise fn's result does not depend on the inputs' graph
         loss.backward()
+    analytics = {i: np.zeros_like(leaves[i].data) if leaves[i].grad is None
+                 else np.array(leaves[i].grad) for i in checked}  # fmt: skip
 
     for i in checked:
-        x = leaves[i]
-        analytic = np.zeros_like(x.data) if x.grad is None else x.grad
+        x, analytic = leaves[i], analytics[i]
         numeric = np.zeros_like(x.data)
-        flat = x.data.reshape(-1)  # a view of the private copy: writing it perturbs the input
         with no_grad():
-            for j in range(flat.size):
-                original = flat[j]
-                flat[j] = original + eps
-                plus = float(weighted_sum().data)
-                flat[j] = original - eps
-                minus = float(weighted_sum().data)
-                flat[j] = original
-                numeric.reshape(-1)[j] = (plus - minus) / (2 * eps)
+            for index in np.ndindex(x.shape):
+                original = x.data[index]
+                try:
+                    x.data[index] = original + eps
+                    plus = float(weighted_sum().data)
+                    x.data[index] = original - eps
+                    minus = float(weighted_sum().data)
+                finally:
+                    x.data[index] = original
+                numeric[index] = (plus - minus) / (2 * eps)
         difference = np.abs(analytic - numeric)
         tolerance = atol + rtol * np.abs(numeric)
         wrong = ~(difference <= tolerance)  # NaN (a non-finite value on either side) is wrong
@@ -95,7 +113,6 @@ def gradcheck(
                 f"{tuple(map(int, worst))}: "
                 f"analytic {analytic[worst].item()!r}, finite difference {numeric[worst].item()!r}"
             )
-    return True
 
 
 def _outputs(result: Any) -> list[Tensor]:

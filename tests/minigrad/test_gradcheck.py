@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from minigrad import Function, GradcheckError, Tensor, gradcheck, random_tensors
+from minigrad import Function, GradcheckError, Tensor, gradcheck, nn, random_tensors
+from minigrad import functional as F
 
 
 class SquareWithWrongBackward(Function):
@@ -105,3 +106,47 @@ def test_an_error_inside_fn_leaves_the_input_unperturbed():
     with pytest.raises(RuntimeError, match="boom"):
         gradcheck(fails_on_the_fourth_call, x)
     np.testing.assert_array_equal(x.data, before)
+
+
+class IdentityWithSevenfoldBackward(Function):
+    """y = x, but the backward multiplies the gradient by 7 (a planted bug)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.copy()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return 7 * grad
+
+
+class LinearWithWrongWeightGradient(nn.Linear):
+    def forward(self, x):
+        return F.linear(x, IdentityWithSevenfoldBackward.apply(self.weight), self.bias)
+
+
+def test_gradcheck_reaches_the_parameters_a_module_uses():
+    (x,) = random_tensors((4, 3), seed=5)
+    good = nn.Linear(3, 2, rng=0, dtype=np.float64)
+    assert gradcheck(lambda x, *params: good(x), x, *good.parameters())
+    bad = LinearWithWrongWeightGradient(3, 2, rng=0, dtype=np.float64)
+    with pytest.raises(GradcheckError, match=r"input 1 \(shape \(2, 3\)\)"):
+        gradcheck(lambda x, *params: bad(x), x, *bad.parameters())
+
+
+def test_gradcheck_restores_data_and_grad_of_parameters_when_fn_raises():
+    layer = nn.Linear(3, 2, rng=0, dtype=np.float64)
+    layer.weight.grad = np.full((2, 3), 5.0)
+    before = layer.weight.data.copy()
+    calls = []
+
+    def fn(w):
+        calls.append(1)
+        if len(calls) > 2:
+            raise RuntimeError("stop")
+        return layer(Tensor(np.ones((1, 3))))
+
+    with pytest.raises(RuntimeError, match="stop"):
+        gradcheck(fn, layer.weight)
+    np.testing.assert_array_equal(layer.weight.data, before)
+    np.testing.assert_array_equal(layer.weight.grad, np.full((2, 3), 5.0))
