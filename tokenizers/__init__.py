@@ -12,6 +12,7 @@ All share ``encode``, ``decode``, ``vocab_size``, special tokens and JSON ``save
 from .base import DisallowedSpecialTokenError, Tokenizer, TokenizerFileError
 from .bpe import BPETokenizer
 from .char import CharTokenizer
+from .corpus import default_corpus
 from .patterns import GPT2_PATTERN, GPT4_PATTERN, GPT4O_PATTERN, PATTERNS
 from .word import WordTokenizer
 from .wordpiece import WordPieceEncoding, WordPieceTokenizer
@@ -29,4 +30,5 @@ __all__ = [
     "WordPieceEncoding",
     "WordPieceTokenizer",
     "WordTokenizer",
+    "default_corpus",
 ]

@@ -1,0 +1,524 @@
+"""python -m transformer: train a GPT on a CPU, sample from it, evaluate it.
+
+    python -m transformer train                          # the default preset, about 3 minutes
+    python -m transformer train --preset tiny --out runs/tiny
+    python -m transformer train --out runs/default --resume --steps 4000
+    python -m transformer train --init-from runs/default --data my.txt --out runs/mine
+    python -m transformer sample --checkpoint runs/default --prompt "The " --top-p 0.9
+    python -m transformer eval --checkpoint runs/default
+
+Every argument is checked before any work starts; a problem is one line on stderr and a
+non-zero exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from minigrad import no_grad
+from transformer.checkpoint import CHECKPOINT_FILE, Checkpoint, describe, load_checkpoint
+from transformer.data import (
+    TOKENIZERS,
+    LanguageModelTask,
+    TokenizedCorpus,
+    consecutive_windows,
+    load_corpus,
+    read_text_file,
+    train_tokenizer,
+)
+from transformer.feedforward import ACTIVATIONS
+from transformer.generation import generate
+from transformer.models import ATTENTION_PATTERNS, GPT, NORMS, POSITIONS, GPTConfig
+from transformer.train import (
+    PLOT_FILE,
+    TrainConfig,
+    Trainer,
+    TrainingDivergedError,
+    TrainingInterruptedError,
+)
+
+PROG = "python -m transformer"
+
+
+class UsageError(Exception):
+    """Bad input found before any work: printed as one line, exit status 2."""
+
+
+# ===================================================================== presets
+# Each preset names a model (GPTConfig settings), a training recipe (TrainConfig settings)
+# and a tokenizer; any flag overrides one setting.
+_DEFAULT_MODEL = {"n_layer": 4, "n_head": 4, "n_embd": 128, "block_size": 64, "dropout": 0.0}
+_DEFAULT_TRAINING = {"steps": 2500, "batch_size": 16, "lr": 2e-3, "warmup_steps": 100,
+                     "eval_interval": 250, "eval_batches": 40}  # fmt: skip
+PRESETS: dict[str, dict[str, Any]] = {
+    "default": {
+        "help": "a 0.8M-parameter character GPT on the embedded corpus, about 3 minutes",
+        "model": _DEFAULT_MODEL,
+        "training": _DEFAULT_TRAINING,
+        "tokenizer": "char",
+    },
+    "tiny": {
+        "help": "a few seconds: for tests and demos",
+        "model": {"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 32},
+        "training": {
+            "steps": 60,
+            "batch_size": 8,
+            "lr": 3e-3,
+            "warmup_steps": 10,
+            "eval_interval": 30,
+            "eval_batches": 4,
+        },  # fmt: skip
+        "tokenizer": "char",
+    },
+    "moe": {
+        "help": "the default with a mixture of 4 experts (top-2) in place of each FFN",
+        "model": {**_DEFAULT_MODEL, "n_experts": 4, "top_k": 2, "ffn_hidden": 256},
+        "training": {**_DEFAULT_TRAINING, "steps": 1500},
+        "tokenizer": "char",
+    },
+    "rope": {
+        "help": "the default with rotary position embeddings (RoPE) instead of learned ones",
+        "model": {**_DEFAULT_MODEL, "position": "rope"},
+        "training": _DEFAULT_TRAINING,
+        "tokenizer": "char",
+    },
+    "sparse": {
+        "help": "the default with strided sparse attention (Child et al. 2019, stride 8)",
+        "model": {**_DEFAULT_MODEL, "attention": "strided", "attention_stride": 8},
+        "training": _DEFAULT_TRAINING,
+        "tokenizer": "char",
+    },
+    "bpe": {
+        "help": "the default on a 512-token byte-level BPE vocabulary",
+        "model": _DEFAULT_MODEL,
+        "training": _DEFAULT_TRAINING,
+        "tokenizer": "bpe",
+        "vocab_size": 512,
+    },
+}
+
+
+# ===================================================================== argument types
+def _number(kind: type, test: Any, wanted: str) -> Any:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {wanted}, got {text!r}") from None
+        if not test(value):
+            raise argparse.ArgumentTypeError(f"must be {wanted}, got {text}")
+        return value
+
+    return parse
+
+
+positive_int = _number(int, lambda v: v > 0, "a positive integer")
+non_negative_int = _number(int, lambda v: v >= 0, "an integer >= 0")
+positive_float = _number(float, lambda v: 0 < v < math.inf, "a positive number")
+non_negative_float = _number(float, lambda v: 0 <= v < math.inf, "a number >= 0")
+dropout_rate = _number(float, lambda v: 0 <= v < 1, "a probability in [0, 1)")
+nucleus_mass = _number(float, lambda v: 0 < v <= 1, "a probability in (0, 1]")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but an error is one line (no usage block) and exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+# flag -> (GPTConfig field, type, help). Their defaults come from the preset.
+MODEL_FLAGS = {
+    "--block-size": ("block_size", positive_int, "longest context, in tokens"),
+    "--n-layer": ("n_layer", positive_int, "transformer blocks"),
+    "--n-head": ("n_head", positive_int, "attention heads per block"),
+    "--n-embd": ("n_embd", positive_int, "channels (d_model); divisible by --n-head"),
+    "--ffn-hidden": ("ffn_hidden", positive_int, "FFN width (default 4 x n_embd)"),
+    "--dropout": ("dropout", dropout_rate, "dropout probability"),
+    "--activation": ("activation", ACTIVATIONS, "FFN activation"),
+    "--position": ("position", POSITIONS, "positional encoding"),
+    "--attention": ("attention", ATTENTION_PATTERNS, "attention pattern (all causal)"),
+    "--attention-window": ("attention_window", positive_int, "sliding_window: keys seen"),
+    "--attention-stride": ("attention_stride", positive_int, "strided / fixed: the stride"),
+    "--attention-summary": ("attention_summary", positive_int, "fixed: summary positions"),
+    "--n-experts": ("n_experts", non_negative_int, "experts per MoE layer (0: plain FFN)"),
+    "--moe-top-k": ("top_k", positive_int, "experts per token"),
+    "--capacity-factor": ("capacity_factor", positive_float, "tokens an expert may take"),
+    "--norm": ("norm", NORMS, "layer norm before (pre) or after (post) each sublayer"),
+}
+# flag -> (TrainConfig field, type, help)
+TRAIN_FLAGS = {
+    "--steps": ("steps", positive_int, "optimizer steps (with --resume: the step to reach)"),
+    "--batch-size": ("batch_size", positive_int, "sequences per step"),
+    "--lr": ("lr", positive_float, "peak learning rate"),
+    "--min-lr": ("min_lr", non_negative_float, "learning rate at the end (default lr / 10)"),
+    "--warmup-steps": ("warmup_steps", non_negative_int, "linear warmup steps"),
+    "--lr-decay-steps": ("lr_decay_steps", positive_int, "cosine length (default: --steps)"),
+    "--weight-decay": ("weight_decay", non_negative_float, "AdamW decay of the matrices"),
+    "--beta1": ("beta1", dropout_rate, "AdamW's first-moment decay"),
+    "--beta2": ("beta2", dropout_rate, "AdamW's second-moment decay"),
+    "--grad-clip": ("grad_clip", non_negative_float, "max gradient norm (0: off)"),
+    "--eval-interval": ("eval_interval", positive_int, "steps between evaluations and saves"),
+    "--eval-batches": ("eval_batches", positive_int, "validation batches per evaluation"),
+    "--seed": ("seed", non_negative_int, "seed of the weights and the batches"),
+}
+
+
+def _add_settings(parser: argparse.ArgumentParser, flags: dict, defaults: dict, title: str) -> None:
+    group = parser.add_argument_group(title)
+    for flag, (field, kind, text) in flags.items():
+        shown = defaults.get(field)
+        text = f"{text} (default preset: {shown})" if shown is not None else text
+        if isinstance(kind, tuple):
+            group.add_argument(flag, dest=f"{title}.{field}", choices=kind, help=text)
+        else:
+            group.add_argument(flag, dest=f"{title}.{field}", type=kind, help=text)
+
+
+def _add_sampling(parser: argparse.ArgumentParser, length: int) -> None:
+    group = parser.add_argument_group("sampling")
+    group.add_argument("--max-new-tokens", type=non_negative_int, default=length,
+                       help=f"tokens to write (default {length})")  # fmt: skip
+    group.add_argument("--temperature", type=non_negative_float, default=0.8,
+                       help="< 1 sharper, > 1 flatter, 0 greedy (default 0.8)")  # fmt: skip
+    group.add_argument("--top-k", type=positive_int, help="sample from the k likeliest tokens")
+    group.add_argument(
+        "--top-p",
+        type=nucleus_mass,
+        help="sample from the smallest set of tokens holding this probability",
+    )
+    group.add_argument(
+        "--num-beams",
+        type=positive_int,
+        default=1,
+        help="beam search with this many beams (default 1: no beam search)",
+    )
+    group.add_argument(
+        "--length-penalty",
+        type=float,
+        default=1.0,
+        help="beam search: score / length ** this (default 1.0)",
+    )
+    group.add_argument("--sample-seed", type=non_negative_int, default=0,
+                       help="seed of the sampling (default 0)")  # fmt: skip
+    group.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="recompute the whole context for every token (slower; same tokens)",
+    )
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog=PROG, description=__doc__.splitlines()[0],
+                    formatter_class=argparse.RawDescriptionHelpFormatter,
+                    epilog="\n".join(__doc__.splitlines()[2:9]))  # fmt: skip
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    train = commands.add_parser(
+        "train", help="train a GPT (default: the 'default' preset on the embedded corpus)",
+        description="Train a GPT. A preset sets the model, the recipe and the tokenizer; "
+        "each flag below overrides one setting.",
+    )  # fmt: skip
+    train.add_argument(
+        "--preset",
+        choices=PRESETS,
+        default="default",
+        help="; ".join(f"{k}: {v['help']}" for k, v in PRESETS.items()),
+    )
+    train.add_argument("--out", type=Path,
+                       help="run directory: checkpoint, tokenizer, metrics.jsonl, loss.png "
+                       "(default runs/<preset>)")  # fmt: skip
+    train.add_argument("--resume", action="store_true",
+                       help="continue the run saved in --out (to --steps)")  # fmt: skip
+    train.add_argument(
+        "--init-from",
+        type=Path,
+        metavar="DIR",
+        help="start from this checkpoint's weights and tokenizer, with a fresh "
+        "optimizer and step counter (fine-tuning on other text)",
+    )
+    train.add_argument(
+        "--data", type=Path, help="a UTF-8 text file (default: Python's reference documentation)"
+    )
+    train.add_argument("--tokenizer", choices=TOKENIZERS,
+                       help="char or byte-level bpe (default: the preset's)")  # fmt: skip
+    train.add_argument(
+        "--vocab-size",
+        type=positive_int,
+        help="tokenizer size (bpe: default 512; char: every character)",
+    )
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_settings(train, MODEL_FLAGS, PRESETS["default"]["model"], "model")
+    _add_settings(train, TRAIN_FLAGS, PRESETS["default"]["training"], "training")
+    _add_sampling(train, length=300)
+
+    sample = commands.add_parser("sample", help="write text with a trained model")
+    sample.add_argument("--checkpoint", type=Path, required=True, metavar="DIR")
+    sample.add_argument("--prompt", default="The ", help="text to continue (default 'The ')")
+    sample.add_argument("--num-samples", type=positive_int, default=1, help="default 1")
+    _add_sampling(sample, length=300)
+
+    evaluate = commands.add_parser("eval", help="validation loss and perplexity of a model")
+    evaluate.add_argument("--checkpoint", type=Path, required=True, metavar="DIR")
+    evaluate.add_argument(
+        "--data", type=Path, help="text to evaluate on, whole (default: the run's validation split)"
+    )
+    evaluate.add_argument("--batch-size", type=positive_int, default=32, help="default 32")
+    return parser
+
+
+# ===================================================================== train
+def given(args: argparse.Namespace, flags: dict, title: str) -> dict[str, Any]:
+    """The settings of the `title` group of `flags` that were given on the command line."""
+    values = {field: getattr(args, f"{title}.{field}") for field, *_ in flags.values()}
+    return {field: value for field, value in values.items() if value is not None}
+
+
+def _flags_named(settings: dict[str, Any], flags: dict) -> str:
+    names = {field: flag for flag, (field, *_) in flags.items()}
+    return ", ".join(names[field] for field in settings)
+
+
+def _checked(make: Any, **settings: Any) -> Any:
+    """A config from settings; its ValueError becomes a usage error."""
+    try:
+        return make(**settings)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+
+def _checkpoint(directory: Path) -> Checkpoint:
+    try:
+        return load_checkpoint(directory)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+
+def plan_training(args: argparse.Namespace) -> dict[str, Any]:
+    """Check every argument of `train` and decide what to do, before any work."""
+    preset = PRESETS[args.preset]
+    out = args.out or Path("runs") / args.preset
+    model_settings = given(args, MODEL_FLAGS, "model")
+    train_settings = given(args, TRAIN_FLAGS, "training")
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a directory")
+    if args.resume:
+        if args.init_from or args.data or args.tokenizer or args.vocab_size or model_settings:
+            changed = [f for f in ("--init-from", "--data", "--tokenizer", "--vocab-size")
+                       if getattr(args, f[2:].replace("-", "_"))]  # fmt: skip
+            changed += [_flags_named(model_settings, MODEL_FLAGS)] if model_settings else []
+            raise UsageError(
+                f"--resume continues the run in {out} as it was saved; it takes --steps but "
+                f"not {', '.join(changed)}"
+            )
+        extra = set(train_settings) - {"steps"}
+        if extra:
+            named = _flags_named(dict.fromkeys(extra), TRAIN_FLAGS)
+            raise UsageError(f"--resume takes --steps only, not {named}")
+        checkpoint = _checkpoint(out)
+        if "train_config" not in checkpoint.training:
+            raise UsageError(f"{out} holds weights only: it cannot be resumed")
+        steps = train_settings.get("steps", checkpoint.training["train_config"]["steps"])
+        if steps <= checkpoint.step:
+            raise UsageError(
+                f"the run in {out} is at step {checkpoint.step} already; give --steps above it"
+            )
+        return {"resume": True, "out": out, "steps": steps, "checkpoint": checkpoint}
+
+    if (out / CHECKPOINT_FILE).exists():
+        raise UsageError(
+            f"{out} already holds a run: continue it with --resume, or choose another --out"
+        )
+    train_config = _checked(TrainConfig, **{**preset["training"], **train_settings})
+    text = load_corpus(args.data)  # a bad file is a ValueError naming it
+    if args.init_from:
+        if model_settings or args.tokenizer or args.vocab_size:
+            raise UsageError(
+                "--init-from keeps the checkpoint's model and tokenizer; drop "
+                + ", ".join([_flags_named(model_settings, MODEL_FLAGS)] * bool(model_settings)
+                            + ["--tokenizer"] * bool(args.tokenizer)
+                            + ["--vocab-size"] * bool(args.vocab_size))
+            )  # fmt: skip
+        checkpoint = _checkpoint(args.init_from)
+        if checkpoint.kind != "gpt" or checkpoint.tokenizer is None:
+            raise UsageError(f"{args.init_from} does not hold a GPT with its tokenizer")
+        return {"resume": False, "out": out, "text": text, "train_config": train_config,
+                "checkpoint": checkpoint}  # fmt: skip
+    settings = {**preset["model"], **model_settings}
+    model_config = _checked(GPTConfig, vocab_size=256, **settings)  # vocab size comes later
+    tokenizer = args.tokenizer or preset["tokenizer"]
+    vocab_size = args.vocab_size or preset.get("vocab_size")
+    if tokenizer == "bpe" and vocab_size is not None and vocab_size < 256:
+        raise UsageError(f"--vocab-size {vocab_size} is too small for byte-level BPE (256 or more)")
+    return {"resume": False, "out": out, "text": text, "train_config": train_config,
+            "model_config": model_config, "tokenizer": tokenizer, "vocab_size": vocab_size,
+            "data": None if args.data is None else str(args.data)}  # fmt: skip
+
+
+def language_model_task(text: str, tokenizer: Any, block_size: int) -> LanguageModelTask:
+    return LanguageModelTask(TokenizedCorpus.from_text(text, tokenizer), block_size)
+
+
+def train_command(args: argparse.Namespace) -> None:
+    plan = plan_training(args)
+    _keep_freed_memory()
+    progress = not args.no_progress
+    if plan["resume"]:
+        checkpoint = plan["checkpoint"]
+        data = checkpoint.training.get("run_info", {}).get("data")
+        text = load_corpus(data)
+        trainer = Trainer.resume(
+            plan["out"],
+            lambda ck: language_model_task(text, ck.tokenizer, ck.model.config.block_size),
+            steps=plan["steps"],
+            progress=progress,
+        )
+        print(f"resuming {describe(checkpoint)} to step {plan['steps']}")
+    else:
+        text, out = plan["text"], plan["out"]
+        if "checkpoint" in plan:  # --init-from
+            source = plan["checkpoint"]
+            model, tokenizer = source.model, source.tokenizer
+            print(f"starting from {describe(source)}")
+        else:
+            tokenizer = train_tokenizer(text, plan["tokenizer"], plan["vocab_size"])
+            config = dataclasses.replace(plan["model_config"], vocab_size=tokenizer.vocab_size)
+            model = GPT(config, rng=plan["train_config"].seed)
+        task = language_model_task(text, tokenizer, model.config.block_size)
+        corpus = task.corpus
+        print(f"corpus: {len(text):,} characters, {type(tokenizer).__name__} of "
+              f"{tokenizer.vocab_size} tokens; {len(corpus.train):,} training and "
+              f"{len(corpus.val):,} validation tokens")  # fmt: skip
+        print(f"model: GPT with {model.num_parameters():,} parameters ({_shape(model.config)})")
+        trainer = Trainer(model, task, plan["train_config"], out, tokenizer, progress,
+                          run_info={"data": plan.get("data")})  # fmt: skip
+    cfg = trainer.config
+    print(f"training {cfg.steps - trainer.step} steps of {cfg.batch_size} x "
+          f"{trainer.model.config.block_size} tokens into {trainer.out_dir}")  # fmt: skip
+    try:
+        row = trainer.run()
+    except TrainingInterruptedError:
+        print(f"\ninterrupted: step {trainer.step} is saved in {trainer.out_dir}; continue with\n"
+              f"  {PROG} train --out {trainer.out_dir} --resume --steps {cfg.steps}")  # fmt: skip
+        raise SystemExit(130) from None
+    except TrainingDivergedError as error:
+        kept = trainer.last_saved_step
+        where = f"the checkpoint of step {kept} is kept" if kept else "no checkpoint was saved"
+        raise SystemExit(f"{PROG} train: error: {error}; stopped ({where} in "
+                         f"{trainer.out_dir}); try a lower --lr") from None  # fmt: skip
+    val = row.get("val_loss")
+    per_char = row.get("val_loss_per_char")
+    print(f"step {trainer.step}: validation loss {val:.4f} nats per token"
+          + (f", {per_char:.4f} per character" if per_char is not None else ""))  # fmt: skip
+    write_samples(trainer.model, trainer.tokenizer, "The ", args, 1)
+    print(f"\ncheckpoint: {trainer.out_dir}\nloss curve: {trainer.out_dir / PLOT_FILE}")
+
+
+def _shape(config: GPTConfig) -> str:
+    parts = [f"{config.n_layer} layers", f"{config.n_head} heads", f"n_embd {config.n_embd}",
+             f"context {config.block_size}", f"{config.position} positions"]  # fmt: skip
+    if config.attention != "full":
+        parts.append(f"{config.attention} attention")
+    if config.n_experts:
+        parts.append(f"{config.n_experts} experts, top-{config.top_k}")
+    return ", ".join(parts)
+
+
+def _keep_freed_memory() -> None:
+    """Training allocates the same large temporaries every step: keeping freed memory in
+    the process saves page faults (see minigrad.memory)."""
+    from minigrad import memory
+
+    memory.keep_freed_memory()
+
+
+# ===================================================================== sample and eval
+def write_samples(
+    model: GPT, tokenizer: Any, prompt: str, args: argparse.Namespace, n: int
+) -> None:
+    ids = tokenizer.encode(prompt)
+    for i in range(n):
+        new = generate(
+            model, ids, args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
+            top_p=args.top_p, num_beams=args.num_beams, length_penalty=args.length_penalty,
+            rng=args.sample_seed + i, use_cache=not args.no_cache,
+        )  # fmt: skip
+        header = f"sample {i + 1}" if n > 1 else "sample"
+        print(f"\n--- {header} ---\n{prompt}{tokenizer.decode(new)}")
+
+
+def _gpt_checkpoint(directory: Path) -> Checkpoint:
+    checkpoint = _checkpoint(directory)
+    if checkpoint.kind != "gpt":
+        raise UsageError(f"{directory} holds a {checkpoint.kind} model, not a GPT")
+    if checkpoint.tokenizer is None:
+        raise UsageError(f"{directory} has no tokenizer.json: cannot turn text into tokens")
+    return checkpoint
+
+
+def sample_command(args: argparse.Namespace) -> None:
+    checkpoint = _gpt_checkpoint(args.checkpoint)
+    if not args.prompt:
+        raise UsageError("--prompt is empty: give the model some text to continue")
+    write_samples(checkpoint.model, checkpoint.tokenizer, args.prompt, args, args.num_samples)
+
+
+def eval_command(args: argparse.Namespace) -> None:
+    checkpoint = _gpt_checkpoint(args.checkpoint)
+    if args.data is not None:
+        text = read_text_file(args.data)
+        ids = np.array(checkpoint.tokenizer.encode_ordinary(text))
+        chars, what = len(text), str(args.data)
+    else:
+        data = checkpoint.training.get("run_info", {}).get("data")
+        corpus = TokenizedCorpus.from_text(load_corpus(data), checkpoint.tokenizer)
+        ids, chars, what = corpus.val, corpus.val_chars, "the validation split"
+    if len(ids) < 2:
+        raise UsageError(f"{what} holds fewer than two tokens: nothing to predict")
+    model = checkpoint.model
+    total, count = 0.0, 0
+    with no_grad():
+        for inputs, targets in consecutive_windows(ids, model.config.block_size, args.batch_size):
+            total += model(inputs, targets)[1].item() * targets.size
+            count += targets.size
+    loss = total / count
+    print(f"{describe(checkpoint)}")
+    print(f"{what}: {count:,} tokens, {chars:,} characters")
+    print(f"validation loss {loss:.4f} nats per token, {total / chars:.4f} per character; "
+          f"perplexity {math.exp(loss):.2f}")  # fmt: skip
+
+
+# ===================================================================== main
+COMMANDS = {"train": train_command, "sample": sample_command, "eval": eval_command}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        COMMANDS[args.command](args)
+    except UsageError as error:
+        print(f"{PROG} {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # the reader went away (e.g. `| head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except (ValueError, OSError) as error:
+        print(f"{PROG} {args.command}: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"\n{PROG} {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
