@@ -323,6 +323,8 @@ def plan_training(args: argparse.Namespace) -> dict[str, Any]:
         if extra:
             named = _flags_named(dict.fromkeys(extra), TRAIN_FLAGS)
             raise UsageError(f"--resume takes --steps only, not {named}")
+        if not (out / CHECKPOINT_FILE).is_file():
+            raise UsageError(f"--resume: {out} holds no run to continue (no {CHECKPOINT_FILE})")
         checkpoint = _checkpoint(out)
         if "train_config" not in checkpoint.training:
             raise UsageError(f"{out} holds weights only: it cannot be resumed")
@@ -491,7 +493,7 @@ def eval_command(args: argparse.Namespace) -> None:
             count += targets.size
     loss = total / count
     print(f"{describe(checkpoint)}")
-    print(f"{what}: {count:,} tokens, {chars:,} characters")
+    print(f"{what}: {count:,} tokens predicted (all but the first), {chars:,} characters")
     print(f"validation loss {loss:.4f} nats per token, {total / chars:.4f} per character; "
           f"perplexity {math.exp(loss):.2f}")  # fmt: skip
 
