@@ -4,7 +4,7 @@
     python -m tokenizers encode --tokenizer tok.json "Hello world"
     python -m tokenizers decode --tokenizer tok.json 9906 1917
 
-Without ``--data`` the trainer uses Python's reference documentation (``corpus.py``).
+Without ``--data`` the trainer uses Python's reference documentation (``default_corpus``).
 """
 
 from __future__ import annotations
@@ -15,11 +15,9 @@ import sys
 import time
 from pathlib import Path
 
-from .base import Tokenizer
+from .base import Tokenizer, default_corpus
 from .bpe import BPETokenizer
-from .char import CharTokenizer
-from .corpus import default_corpus
-from .word import WordTokenizer
+from .simple import CharTokenizer, WordTokenizer
 from .wordpiece import WordPieceTokenizer
 
 KINDS = ("bpe", "char", "word", "wordpiece")
@@ -93,8 +91,8 @@ def train(args: argparse.Namespace) -> None:
         cls = CharTokenizer if args.kind == "char" else WordTokenizer
         tokenizer = cls().train(
             text,
+            args.vocab_size,
             min_freq=args.min_freq,
-            max_size=args.vocab_size,
             special_tokens=args.special_tokens,
         )
     seconds = time.perf_counter() - start

@@ -1,14 +1,16 @@
-"""The interface every tokenizer shares, special tokens, and safe JSON files.
+"""The interface every tokenizer shares, special tokens, files, and a corpus to train on.
 
 A tokenizer turns text into a list of integer ids and back. Each concrete class learns its
-vocabulary with ``train`` (or loads one), and implements ``_encode_ordinary`` (text without
-special tokens) and ``decode``. This module adds what is the same for all of them:
+vocabulary with ``train(text, vocab_size)`` (or loads one), and implements
+``_encode_ordinary`` (text without special tokens) and ``decode``. This module adds what is
+the same for all of them:
 
 - special tokens, matched the way tiktoken matches them: by default a special token's text
   found in the input is an error that names it (text from users must not be able to inject
   ``<|endoftext|>``); ``allowed_special`` lets chosen ones through as their ids;
 - ``save``/``load`` as JSON (never pickle, which can run code when loaded), written
-  atomically so a crash never leaves a half-written file behind.
+  atomically so a crash never leaves a half-written file behind;
+- ``default_corpus``: text that every Python installation carries, for training.
 """
 
 from __future__ import annotations
@@ -32,6 +34,20 @@ class TokenizerFileError(ValueError):
 
 class DisallowedSpecialTokenError(ValueError):
     """The input contains the text of a special token that was not allowed."""
+
+
+def default_corpus() -> str:
+    """Python's reference documentation (what ``help("if")`` shows), joined by newlines.
+
+    About 465 KB of English technical prose with code samples, shipped with every Python
+    (``pydoc_data.topics``): a reproducible training set with no download.
+    """
+    import pydoc_data.topics
+
+    return "\n".join(pydoc_data.topics.topics.values())
+
+
+# ---- files ------------------------------------------------------------------------------
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
@@ -87,6 +103,24 @@ def require(data: dict[str, Any], key: str, kind: type | tuple[type, ...], where
     return value
 
 
+def unique_special_tokens(names: Iterable[str]) -> list[str]:
+    """The special tokens a trainer was given, each once, in order; a bad name is an error
+    now rather than after training."""
+    if isinstance(names, str):
+        raise TypeError(f"special_tokens must be a list of names, not the string {names!r}")
+    names = list(dict.fromkeys(names))
+    for name in names:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"special token names must be non-empty strings, got {name!r}")
+    return names
+
+
+def special_tokens_pattern(names: Iterable[str]) -> regex.Pattern:
+    """A regex that finds any of ``names``; where one is a prefix of another, the longest
+    is tried first, so that ``"<|a|>x"`` is found whole rather than as ``"<|a|>"`` + ``"x"``."""
+    return regex.compile("|".join(regex.escape(n) for n in sorted(names, key=len, reverse=True)))
+
+
 class Tokenizer(ABC):
     """Base class: ``encode``, ``decode``, ``vocab_size``, special tokens, ``save``/``load``."""
 
@@ -108,8 +142,12 @@ class Tokenizer(ABC):
         """Number of ids: every id in ``range(vocab_size)`` may be produced or decoded."""
 
     @abstractmethod
-    def train(self, text: str, *args: Any, **kwargs: Any) -> Tokenizer:
-        """Learn the vocabulary from the corpus ``text``; returns ``self``."""
+    def train(self, text: str, vocab_size: int, **settings: Any) -> Tokenizer:
+        """Learn a vocabulary of ``vocab_size`` ids from the corpus ``text``; returns ``self``.
+
+        ``vocab_size`` counts every id, special tokens included; a corpus with too little in
+        it may give fewer.
+        """
 
     @abstractmethod
     def _encode_ordinary(self, text: str) -> list[int]:
@@ -155,9 +193,7 @@ class Tokenizer(ABC):
 
     def _find_specials(self) -> regex.Pattern:
         if self._special_pattern is None:
-            # longest first, so that "<|a|>x" wins over its prefix "<|a|>"
-            names = sorted(self.special_tokens, key=len, reverse=True)
-            self._special_pattern = regex.compile("|".join(regex.escape(n) for n in names))
+            self._special_pattern = special_tokens_pattern(self.special_tokens)
         return self._special_pattern
 
     # ---- encoding ---------------------------------------------------------------------

@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 
 from tokenizers import Tokenizer, TokenizerFileError, WordPieceTokenizer
-from tokenizers.bert_normalizer import (
+from tokenizers.wordpiece import (
     clean_text,
     lowercase,
     normalize,
     space_cjk,
     split_words,
     strip_accents,
+    train_wordpiece_vocab,
 )
-from tokenizers.wordpiece_trainer import train_wordpiece_vocab
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
