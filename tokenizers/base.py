@@ -15,9 +15,11 @@ the same for all of them:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import tempfile
+import secrets
+import stat
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterable
 from pathlib import Path
@@ -50,24 +52,58 @@ def default_corpus() -> str:
 # ---- files ------------------------------------------------------------------------------
 
 
-def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` so that ``path`` holds either the old file or the whole new one.
+def check_can_write(path: Path) -> None:
+    """Raise an error naming the problem if ``path`` cannot become a file: it is a directory,
+    a file stands where a parent directory should be, or that directory is not writable."""
+    if path.is_dir():
+        raise IsADirectoryError(
+            f"{path} is a directory; give a file name, e.g. {path / 'tok.json'}"
+        )
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise NotADirectoryError(
+                    f"cannot write {path}: {parent} is a file, not a directory"
+                )
+            if not os.access(parent, os.W_OK):
+                raise PermissionError(
+                    f"cannot write {path}: the directory {parent} is not writable"
+                )
+            return
 
-    The data goes to a temporary file in the same directory, is flushed to disk (fsync) and
-    then renamed over ``path``; a rename within one file system is atomic.
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` as UTF-8 so that ``path`` holds either the old file or the whole new one.
+
+    The project's one rule for files (``minigrad.serialization.atomic_write_bytes`` follows it
+    for weights; this package stands alone, so it keeps its own copy): missing parent
+    directories are created; the data goes to a new file beside ``path``, is flushed to disk
+    and renamed over ``path`` (a rename is atomic), then the directory is flushed so the new
+    name survives a power cut. A new file gets the mode ``open()`` would give it (0o666 less
+    the umask; not ``mkstemp``'s 0o600), a replaced file keeps its mode.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    check_can_write(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            with contextlib.suppress(FileNotFoundError):
+                os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
+            f.write(text.encode("utf-8"))
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
         raise
+    with contextlib.suppress(OSError):  # some systems (Windows) cannot open a directory
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
 
 
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
@@ -80,6 +116,8 @@ def read_json(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"tokenizer file not found: {path}")
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a directory, not a tokenizer file")
     try:
         with open(path, encoding="utf-8") as f:
             obj = json.load(f)
