@@ -62,6 +62,28 @@ def test_disallowed_special_empty_encodes_special_text_as_ordinary_text(char_wit
     assert len(char_with_specials.encode_ordinary("<|a|>")) == 5
 
 
+@pytest.mark.parametrize(
+    "names", [["<|end|>", "<|end|>2"], ["<|end|>2", "<|end|>"]], ids=["short first", "long first"]
+)
+def test_a_special_token_that_extends_another_is_matched_whole(names):
+    """Where one special token is a prefix of another, the longest one found wins."""
+    tokenizer = CharTokenizer().train("ab2", special_tokens=names)
+    short, long = tokenizer.special_tokens["<|end|>"], tokenizer.special_tokens["<|end|>2"]
+    a, b, two = tokenizer.encode("ab2")
+    assert tokenizer.encode("a<|end|>2b<|end|>a", allowed_special="all") == [a, long, b, short, a]
+    with pytest.raises(DisallowedSpecialTokenError, match=r"'<\|end\|>2' at index 1"):
+        tokenizer.encode("a<|end|>2", allowed_special={"<|end|>"})
+
+
+@pytest.mark.parametrize(
+    "names", [["<|end|>", "<|end|>2"], ["<|end|>2", "<|end|>"]], ids=["short first", "long first"]
+)
+def test_bpe_training_cuts_out_the_longest_special_token(names):
+    """ "2" after "<|end|>" belongs to the special token, so it never reaches the counts."""
+    counts = BPETokenizer().count_words("x<|end|>2y<|end|>z", special_tokens=names)
+    assert counts == {b"x": 1, b"y": 1, b"z": 1}
+
+
 def test_allowed_special_must_name_registered_tokens(char_with_specials):
     with pytest.raises(ValueError, match="unregistered special tokens"):
         char_with_specials.encode("x", allowed_special={"<|nope|>"})
