@@ -7,7 +7,8 @@
 
 All share ``train(text, vocab_size)``, ``encode``, ``decode``, ``vocab_size``, special tokens
 and JSON ``save``/``load`` (``Tokenizer.load(path)`` returns whichever kind the file holds).
-``default_corpus()`` is the text the command line and the course train on by default.
+``default_corpus()`` is the text the command line and the course train on by default;
+``read_text_file(path)`` reads a training file, naming it if it is missing, binary or empty.
 
 The modules, one idea each: ``base`` (the shared interface, files, the default corpus),
 ``simple`` (characters and words), ``patterns`` (pre-tokenizing regexes and the fast
@@ -16,7 +17,13 @@ formats), ``wordpiece`` (BERT's normalizer, the tokenizer and its trainer), ``__
 (``python -m tokenizers``).
 """
 
-from .base import DisallowedSpecialTokenError, Tokenizer, TokenizerFileError, default_corpus
+from .base import (
+    DisallowedSpecialTokenError,
+    Tokenizer,
+    TokenizerFileError,
+    default_corpus,
+    read_text_file,
+)
 from .bpe import BPETokenizer
 from .patterns import GPT2_PATTERN, GPT4_PATTERN, GPT4O_PATTERN, PATTERNS
 from .simple import CharTokenizer, WordTokenizer
@@ -36,4 +43,5 @@ __all__ = [
     "WordPieceTokenizer",
     "WordTokenizer",
     "default_corpus",
+    "read_text_file",
 ]

@@ -10,7 +10,8 @@ the same for all of them:
   ``<|endoftext|>``); ``allowed_special`` lets chosen ones through as their ids;
 - ``save``/``load`` as JSON (never pickle, which can run code when loaded), written
   atomically so a crash never leaves a half-written file behind;
-- ``default_corpus``: text that every Python installation carries, for training.
+- text to train on: ``default_corpus``, which every Python installation carries, and
+  ``read_text_file``, which names the file that is missing, binary or empty.
 """
 
 from __future__ import annotations
@@ -47,6 +48,23 @@ def default_corpus() -> str:
     import pydoc_data.topics
 
     return "\n".join(pydoc_data.topics.topics.values())
+
+
+def read_text_file(path: str | os.PathLike) -> str:
+    """The text of a UTF-8 file; a missing, binary or empty file is a ValueError naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file" if not path.exists() else f"{path} is not a file")
+    raw = path.read_bytes()
+    if b"\0" in raw:
+        raise ValueError(f"{path} looks binary (it holds NUL bytes); give a UTF-8 text file")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path} is not UTF-8 text (byte {error.start}: {error.reason})") from None
+    if not text.strip():
+        raise ValueError(f"{path} is empty: there is nothing to train on")
+    return text
 
 
 # ---- files ------------------------------------------------------------------------------

@@ -259,9 +259,12 @@ class BPETokenizer(Tokenizer):
         """
         special_tokens = unique_special_tokens(special_tokens)
         if not isinstance(vocab_size, int) or vocab_size < 256 + len(special_tokens):
+            specials = (
+                f" plus {len(special_tokens)} for the special tokens" if special_tokens else ""
+            )
             raise ValueError(
-                f"vocab_size={vocab_size} is too small: byte-level BPE needs at least 256 ids "
-                f"(one per byte) plus {len(special_tokens)} for the special tokens"
+                f"vocab_size={vocab_size!r} is too small: byte-level BPE needs at least "
+                f"{256 + len(special_tokens)} ids, 256 for the single bytes{specials}"
             )
         if not isinstance(text, str):
             raise TypeError(f"train expects the corpus as a str, got {type(text).__name__}")
