@@ -180,12 +180,12 @@ def check_train_arguments(args: argparse.Namespace) -> dict[str, Any]:
     if args.kind == "bpe":
         if args.min_freq is not None:
             raise ValueError("--min-freq applies to --kind char, word or wordpiece, not bpe")
-        pattern = args.pattern or "gpt4"
+        pattern = "gpt4" if args.pattern is None else args.pattern
         settings["pattern"] = None if pattern.lower() == "none" else resolve_pattern(pattern)
         settings["verbose"] = args.verbose
     else:
-        for flag, value in (("--pattern", args.pattern), ("--verbose", args.verbose)):
-            if value:
+        for flag, given in (("--pattern", args.pattern is not None), ("--verbose", args.verbose)):
+            if given:
                 raise ValueError(f"{flag} applies to --kind bpe only, not {args.kind}")
         settings["min_freq"] = args.min_freq or 1
     settings["special_tokens"] = unique_special_tokens(args.special_tokens)

@@ -39,6 +39,9 @@ class DisallowedSpecialTokenError(ValueError):
     """The input contains the text of a special token that was not allowed."""
 
 
+# ---- text to train on ------------------------------------------------------------------
+
+
 def default_corpus() -> str:
     """Python's reference documentation (what ``help("if")`` shows), joined by newlines.
 
@@ -74,9 +77,7 @@ def check_can_write(path: Path) -> None:
     """Raise an error naming the problem if ``path`` cannot become a file: it is a directory,
     a file stands where a parent directory should be, or that directory is not writable."""
     if path.is_dir():
-        raise IsADirectoryError(
-            f"{path} is a directory; give a file name, e.g. {path / 'tok.json'}"
-        )
+        raise IsADirectoryError(f"{path} is a directory; give a file name, e.g. {path / 'a.json'}")
     for parent in path.parents:
         if parent.exists():
             if not parent.is_dir():
@@ -84,9 +85,7 @@ def check_can_write(path: Path) -> None:
                     f"cannot write {path}: {parent} is a file, not a directory"
                 )
             if not os.access(parent, os.W_OK):
-                raise PermissionError(
-                    f"cannot write {path}: the directory {parent} is not writable"
-                )
+                raise PermissionError(f"cannot write {path}: {parent} is not writable")
             return
 
 

@@ -105,7 +105,7 @@ def lowercase(text: str) -> str:
 def normalize(
     text: str, lowercase_text: bool = True, strip_accents_text: bool | None = None
 ) -> str:
-    """Steps 1-3. ``strip_accents_text=None`` means: strip accents when lowercasing."""
+    """Step 1, all of it. ``strip_accents_text=None`` means: strip accents when lowercasing."""
     text = space_cjk(clean_text(text))
     if lowercase_text if strip_accents_text is None else strip_accents_text:
         text = strip_accents(text)
@@ -115,7 +115,7 @@ def normalize(
 
 
 def split_words(text: str) -> list[str]:
-    """Step 4: words separated by whitespace, each punctuation character a word of its own."""
+    """Step 2: words separated by whitespace, each punctuation character a word of its own."""
     words: list[str] = []
     current: list[str] = []
     for char in text:
