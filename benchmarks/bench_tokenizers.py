@@ -36,9 +36,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this repo's tokenizers
 
-from tokenizers import BPETokenizer  # noqa: E402
+from tokenizers import BPETokenizer, default_corpus  # noqa: E402
 from tokenizers.bpe_trainer import train_merges, train_merges_naive  # noqa: E402
-from tokenizers.corpus import default_corpus  # noqa: E402
 from tokenizers.patterns import GPT4_PATTERN, GPT4O_PATTERN  # noqa: E402
 
 ENCODINGS = {"cl100k_base": GPT4_PATTERN, "o200k_base": GPT4O_PATTERN}

@@ -1,21 +1,26 @@
-"""The interface every tokenizer shares, special tokens, and safe JSON files.
+"""The interface every tokenizer shares, special tokens, files, and a corpus to train on.
 
 A tokenizer turns text into a list of integer ids and back. Each concrete class learns its
-vocabulary with ``train`` (or loads one), and implements ``_encode_ordinary`` (text without
-special tokens) and ``decode``. This module adds what is the same for all of them:
+vocabulary with ``train(text, vocab_size)`` (or loads one), and implements
+``_encode_ordinary`` (text without special tokens) and ``decode``. This module adds what is
+the same for all of them:
 
 - special tokens, matched the way tiktoken matches them: by default a special token's text
   found in the input is an error that names it (text from users must not be able to inject
   ``<|endoftext|>``); ``allowed_special`` lets chosen ones through as their ids;
 - ``save``/``load`` as JSON (never pickle, which can run code when loaded), written
-  atomically so a crash never leaves a half-written file behind.
+  atomically so a crash never leaves a half-written file behind;
+- text to train on: ``default_corpus``, which every Python installation carries, and
+  ``read_text_file``, which names the file that is missing, binary or empty.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import tempfile
+import secrets
+import stat
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterable
 from pathlib import Path
@@ -34,24 +39,88 @@ class DisallowedSpecialTokenError(ValueError):
     """The input contains the text of a special token that was not allowed."""
 
 
-def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` so that ``path`` holds either the old file or the whole new one.
+# ---- text to train on ------------------------------------------------------------------
 
-    The data goes to a temporary file in the same directory, is flushed to disk (fsync) and
-    then renamed over ``path``; a rename within one file system is atomic.
+
+def default_corpus() -> str:
+    """Python's reference documentation (what ``help("if")`` shows), joined by newlines.
+
+    About 465 KB of English technical prose with code samples, shipped with every Python
+    (``pydoc_data.topics``): a reproducible training set with no download.
+    """
+    import pydoc_data.topics
+
+    return "\n".join(pydoc_data.topics.topics.values())
+
+
+def read_text_file(path: str | os.PathLike) -> str:
+    """The text of a UTF-8 file; a missing, binary or empty file is a ValueError naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file" if not path.exists() else f"{path} is not a file")
+    raw = path.read_bytes()
+    if b"\0" in raw:
+        raise ValueError(f"{path} looks binary (it holds NUL bytes); give a UTF-8 text file")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path} is not UTF-8 text (byte {error.start}: {error.reason})") from None
+    if not text.strip():
+        raise ValueError(f"{path} is empty: there is nothing to train on")
+    return text
+
+
+# ---- files ------------------------------------------------------------------------------
+
+
+def check_can_write(path: Path) -> None:
+    """Raise an error naming the problem if ``path`` cannot become a file: it is a directory,
+    a file stands where a parent directory should be, or that directory is not writable."""
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a directory; give a file name, e.g. {path / 'a.json'}")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise NotADirectoryError(
+                    f"cannot write {path}: {parent} is a file, not a directory"
+                )
+            if not os.access(parent, os.W_OK):
+                raise PermissionError(f"cannot write {path}: {parent} is not writable")
+            return
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` as UTF-8 so that ``path`` holds either the old file or the whole new one.
+
+    The project's one rule for files (``minigrad.serialization.atomic_write_bytes`` follows it
+    for weights; this package stands alone, so it keeps its own copy): missing parent
+    directories are created; the data goes to a new file beside ``path``, is flushed to disk
+    and renamed over ``path`` (a rename is atomic), then the directory is flushed so the new
+    name survives a power cut. A new file gets the mode ``open()`` would give it (0o666 less
+    the umask; not ``mkstemp``'s 0o600), a replaced file keeps its mode.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    check_can_write(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            with contextlib.suppress(FileNotFoundError):
+                os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
+            f.write(text.encode("utf-8"))
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
         raise
+    with contextlib.suppress(OSError):  # some systems (Windows) cannot open a directory
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
 
 
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
@@ -64,6 +133,8 @@ def read_json(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"tokenizer file not found: {path}")
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a directory, not a tokenizer file")
     try:
         with open(path, encoding="utf-8") as f:
             obj = json.load(f)
@@ -87,6 +158,24 @@ def require(data: dict[str, Any], key: str, kind: type | tuple[type, ...], where
     return value
 
 
+def unique_special_tokens(names: Iterable[str]) -> list[str]:
+    """The special tokens a trainer was given, each once, in order; a bad name is an error
+    now rather than after training."""
+    if isinstance(names, str):
+        raise TypeError(f"special_tokens must be a list of names, not the string {names!r}")
+    names = list(dict.fromkeys(names))
+    for name in names:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"special token names must be non-empty strings, got {name!r}")
+    return names
+
+
+def special_tokens_pattern(names: Iterable[str]) -> regex.Pattern:
+    """A regex that finds any of ``names``; where one is a prefix of another, the longest
+    is tried first, so that ``"<|a|>x"`` is found whole rather than as ``"<|a|>"`` + ``"x"``."""
+    return regex.compile("|".join(regex.escape(n) for n in sorted(names, key=len, reverse=True)))
+
+
 class Tokenizer(ABC):
     """Base class: ``encode``, ``decode``, ``vocab_size``, special tokens, ``save``/``load``."""
 
@@ -108,8 +197,12 @@ class Tokenizer(ABC):
         """Number of ids: every id in ``range(vocab_size)`` may be produced or decoded."""
 
     @abstractmethod
-    def train(self, text: str, *args: Any, **kwargs: Any) -> Tokenizer:
-        """Learn the vocabulary from the corpus ``text``; returns ``self``."""
+    def train(self, text: str, vocab_size: int, **settings: Any) -> Tokenizer:
+        """Learn a vocabulary of ``vocab_size`` ids from the corpus ``text``; returns ``self``.
+
+        ``vocab_size`` counts every id, special tokens included; a corpus with too little in
+        it may give fewer.
+        """
 
     @abstractmethod
     def _encode_ordinary(self, text: str) -> list[int]:
@@ -155,9 +248,7 @@ class Tokenizer(ABC):
 
     def _find_specials(self) -> regex.Pattern:
         if self._special_pattern is None:
-            # longest first, so that "<|a|>x" wins over its prefix "<|a|>"
-            names = sorted(self.special_tokens, key=len, reverse=True)
-            self._special_pattern = regex.compile("|".join(regex.escape(n) for n in names))
+            self._special_pattern = special_tokens_pattern(self.special_tokens)
         return self._special_pattern
 
     # ---- encoding ---------------------------------------------------------------------

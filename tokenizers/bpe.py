@@ -7,28 +7,33 @@ learned earliest) merges first, the leftmost one on ties. This is tiktoken's alg
 tokenizer loaded from tiktoken's rank files gives the same ids as tiktoken, byte for byte.
 
 Because any byte is a token of its own, every string can be encoded: there is no unknown
-token. ``train`` learns merges with the incremental trainer in ``bpe_trainer.py``.
+token. Read top to bottom: ``merge_by_rank`` is the inner loop (with ``merge_by_rank_heap``,
+the same result in O(n log n) for very long pre-tokens), then ``BPETokenizer``. Training is
+in ``bpe_trainer.py``, the published file formats in ``bpe_files.py``.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import heapq
 import os
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
-import regex
-
-from .base import Tokenizer, TokenizerFileError, require
+from .base import (
+    Tokenizer,
+    TokenizerFileError,
+    require,
+    special_tokens_pattern,
+    unique_special_tokens,
+)
 from .bpe_files import TIKTOKEN_ENCODINGS, read_gpt2_files, read_tiktoken_ranks, write_gpt2_files
-from .bpe_merge import NO_MERGE, RanksBelow, merge_by_rank, merge_by_rank_heap
 from .bpe_trainer import Pair, train_merges
-from .fast_split import Splitter
-from .patterns import pattern_name, resolve_pattern
+from .patterns import Splitter, pattern_name, resolve_pattern
 
 LONG_PIECE = 256
 """Pre-tokens of more bytes than this use the heap merge (O(n log n)) instead of the list."""
@@ -51,6 +56,102 @@ def replace_lone_surrogates(text: str) -> str:
     except UnicodeEncodeError:
         return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     return text
+
+
+NO_MERGE = 1 << 62
+"""A rank larger than any real one: 'these two parts do not form a token'."""
+
+
+def merge_by_rank(data: bytes, ranks: Mapping[bytes, int]) -> list[bytes]:
+    """Split ``data`` into tokens: repeatedly merge the adjacent pair of lowest rank.
+
+    Suited to short pre-tokens: each step finds the minimum of the pair ranks (leftmost on
+    ties, as ``list.index`` returns the first) and recomputes only the two neighbours.
+    """
+    get = ranks.get
+    parts = [data[i : i + 1] for i in range(len(data))]
+    pair_ranks = [get(data[i : i + 2], NO_MERGE) for i in range(len(data) - 1)]
+    while pair_ranks:
+        best = min(pair_ranks)
+        if best == NO_MERGE:
+            break
+        i = pair_ranks.index(best)
+        parts[i] += parts.pop(i + 1)
+        del pair_ranks[i]
+        if i < len(pair_ranks):
+            pair_ranks[i] = get(parts[i] + parts[i + 1], NO_MERGE)
+        if i > 0:
+            pair_ranks[i - 1] = get(parts[i - 1] + parts[i], NO_MERGE)
+    return parts
+
+
+def merge_by_rank_heap(data: bytes, ranks: Mapping[bytes, int]) -> list[bytes]:
+    """The same result as ``merge_by_rank`` in O(n log n), for very long pre-tokens.
+
+    Parts form a linked list (``next_start``/``prev_start``, a part is named by the index of
+    its first byte) and candidate merges wait in a heap ordered by (rank, start): lowest rank
+    first, leftmost on ties. An entry is stale once either of its parts has changed, which
+    shows as a different span; stale entries are skipped when popped.
+    """
+    n = len(data)
+    get = ranks.get
+    next_start = list(range(1, n + 1))
+    prev_start = list(range(-1, n - 1))
+    alive = bytearray(b"\x01") * n
+    heap = []
+    for i in range(n - 1):
+        rank = get(data[i : i + 2])
+        if rank is not None:
+            heap.append((rank, i, i + 2))
+    heapq.heapify(heap)
+    while heap:
+        _, start, end = heapq.heappop(heap)
+        if not alive[start]:
+            continue
+        right = next_start[start]
+        if right >= n or next_start[right] != end:
+            continue
+        alive[right] = 0
+        next_start[start] = end
+        if end < n:
+            prev_start[end] = start
+            rank = get(data[start : next_start[end]])
+            if rank is not None:
+                heapq.heappush(heap, (rank, start, next_start[end]))
+        left = prev_start[start]
+        if left >= 0:
+            rank = get(data[left:end])
+            if rank is not None:
+                heapq.heappush(heap, (rank, left, end))
+    parts = []
+    i = 0
+    while i < n:
+        parts.append(data[i : next_start[i]])
+        i = next_start[i]
+    return parts
+
+
+class RanksBelow(Mapping[bytes, int]):
+    """A view of a rank table that hides every token ranked at or after ``limit``."""
+
+    def __init__(self, ranks: Mapping[bytes, int], limit: int) -> None:
+        self._ranks, self._limit = ranks, limit
+
+    def get(self, key: bytes, default: Any = None) -> Any:
+        rank = self._ranks.get(key)
+        return rank if rank is not None and rank < self._limit else default
+
+    def __getitem__(self, key: bytes) -> int:
+        rank = self.get(key)
+        if rank is None:
+            raise KeyError(key)
+        return rank
+
+    def __iter__(self) -> Iterator[bytes]:
+        return (k for k, r in self._ranks.items() if r < self._limit)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 class BPETokenizer(Tokenizer):
@@ -145,6 +246,7 @@ class BPETokenizer(Tokenizer):
         self,
         text: str,
         vocab_size: int,
+        *,
         pattern: str | None = "gpt4",
         special_tokens: Iterable[str] = (),
         verbose: bool = False,
@@ -155,11 +257,14 @@ class BPETokenizer(Tokenizer):
         take the last ids. Special tokens' text is cut out of the corpus, never learned.
         Training stops early if the corpus has nothing left to merge.
         """
-        special_tokens = list(dict.fromkeys(special_tokens))
+        special_tokens = unique_special_tokens(special_tokens)
         if not isinstance(vocab_size, int) or vocab_size < 256 + len(special_tokens):
+            specials = (
+                f" plus {len(special_tokens)} for the special tokens" if special_tokens else ""
+            )
             raise ValueError(
-                f"vocab_size={vocab_size} is too small: byte-level BPE needs at least 256 ids "
-                f"(one per byte) plus {len(special_tokens)} for the special tokens"
+                f"vocab_size={vocab_size!r} is too small: byte-level BPE needs at least "
+                f"{256 + len(special_tokens)} ids, 256 for the single bytes{specials}"
             )
         if not isinstance(text, str):
             raise TypeError(f"train expects the corpus as a str, got {type(text).__name__}")
@@ -188,8 +293,8 @@ class BPETokenizer(Tokenizer):
         distinct pre-tokens, not with the length of the text.
         """
         text = replace_lone_surrogates(text)
-        names = sorted(special_tokens, key=len, reverse=True)
-        chunks = regex.split("|".join(map(regex.escape, names)), text) if names else [text]
+        names = list(special_tokens)
+        chunks = special_tokens_pattern(names).split(text) if names else [text]
         counts: Counter[str] = Counter()
         for chunk in chunks:
             if self._split is None:

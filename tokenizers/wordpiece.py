@@ -1,25 +1,152 @@
 """WordPiece, BERT's tokenizer: normalize, split into words, then greedy longest-match-first.
 
-Each word is cut from the left into the longest piece found in the vocabulary; pieces after
-the first are looked up with the ``##`` prefix, which marks "continues the previous piece":
-``"unaffable"`` -> ``un ##aff ##able``. If some part of a word matches nothing, the whole
-word becomes ``[UNK]``, as does any word longer than 100 characters. Normalization and
-word splitting are in ``bert_normalizer.py``; training in ``wordpiece_trainer.py``.
+Read top to bottom, in the order text goes through it:
+
+1. normalize (as BERT, and Hugging Face's ``BertNormalizer``): drop NUL, U+FFFD and
+   control/format characters and turn every whitespace into " "; put spaces around each CJK
+   ideograph, so Chinese text splits into characters; for uncased models, strip accents
+   (decompose with NFD, drop non-spacing marks), then lowercase one character at a time;
+2. split words (``BertPreTokenizer``): on whitespace, and every punctuation character is a
+   word of its own;
+3. cut each word from the left into the longest piece found in the vocabulary; pieces after
+   the first are looked up with the ``##`` prefix, which marks "continues the previous
+   piece": ``"unaffable"`` -> ``un ##aff ##able``. If some part of a word matches nothing,
+   the whole word becomes ``[UNK]``, as does any word longer than
+   ``max_input_chars_per_word`` (100) characters;
+4. training (at the end): BPE-like merges chosen by likelihood, not by frequency.
+
+Character classes come from Python's ``unicodedata``. Hugging Face's Rust code uses tables of
+another Unicode version, so the two can disagree on characters that were added to Unicode
+recently (a few hundred rare code points); everything else matches character for character.
 """
 
 from __future__ import annotations
 
 import os
+import unicodedata
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from .base import Tokenizer, TokenizerFileError, require, write_text_atomic
-from .bert_normalizer import normalize, split_words
-from .wordpiece_trainer import train_wordpiece_vocab
+from .base import Tokenizer, TokenizerFileError, require, unique_special_tokens, write_text_atomic
 
 BERT_SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+
+# ---- 1. normalize, 2. split words ---------------------------------------------------------
+
+CJK_RANGES = (
+    (0x4E00, 0x9FFF),
+    (0x3400, 0x4DBF),
+    (0x20000, 0x2A6DF),
+    (0x2A700, 0x2B73F),
+    (0x2B740, 0x2B81F),
+    (0x2B920, 0x2CEAF),
+    (0xF900, 0xFAFF),
+    (0x2F800, 0x2FA1F),
+)
+"""The "CJK Unified Ideographs" blocks BERT treats as words of their own (not kana/hangul).
+
+Hugging Face's tokenizer (the reference here) starts the fifth range at U+2B920, where
+Google's original code has U+2B820; we follow Hugging Face.
+"""
+
+
+def is_control(char: str) -> bool:
+    """Control, format or private-use; tab, newline and CR count as whitespace."""
+    if char in "\t\n\r":
+        return False
+    return unicodedata.category(char) in ("Cc", "Cf", "Co")
+
+
+def is_whitespace(char: str) -> bool:
+    return char.isspace()
+
+
+def is_punctuation(char: str) -> bool:
+    """Unicode punctuation (P*), plus every ASCII symbol such as ``$ + < = > ^ ` | ~``."""
+    cp = ord(char)
+    if 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126:
+        return True
+    return unicodedata.category(char).startswith("P")
+
+
+def is_cjk(char: str) -> bool:
+    cp = ord(char)
+    return any(lo <= cp <= hi for lo, hi in CJK_RANGES)
+
+
+def clean_text(text: str) -> str:
+    """Drop characters that carry no text and turn all whitespace into plain spaces."""
+    out = []
+    for char in text:
+        if char == "\0" or char == "\ufffd" or is_control(char):
+            continue
+        out.append(" " if is_whitespace(char) else char)
+    return "".join(out)
+
+
+def space_cjk(text: str) -> str:
+    """Surround each CJK ideograph with spaces: ``"我爱"`` -> ``" 我  爱 "``."""
+    return "".join(f" {char} " if is_cjk(char) else char for char in text)
+
+
+def strip_accents(text: str) -> str:
+    """``"Héllo"`` -> ``"Hello"``: decompose (NFD) and drop the non-spacing marks."""
+    return "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn")
+
+
+def lowercase(text: str) -> str:
+    """Lowercase character by character (so a final Σ becomes σ, not ς, as in BERT)."""
+    return "".join(char.lower() for char in text)
+
+
+def normalize(
+    text: str, lowercase_text: bool = True, strip_accents_text: bool | None = None
+) -> str:
+    """Step 1, all of it. ``strip_accents_text=None`` means: strip accents when lowercasing."""
+    text = space_cjk(clean_text(text))
+    if lowercase_text if strip_accents_text is None else strip_accents_text:
+        text = strip_accents(text)
+    if lowercase_text:
+        text = lowercase(text)
+    return text
+
+
+def split_words(text: str) -> list[str]:
+    """Step 2: words separated by whitespace, each punctuation character a word of its own."""
+    words: list[str] = []
+    current: list[str] = []
+    for char in text:
+        if is_whitespace(char) or is_punctuation(char):
+            if current:
+                words.append("".join(current))
+                current = []
+            if not is_whitespace(char):
+                words.append(char)
+        else:
+            current.append(char)
+    if current:
+        words.append("".join(current))
+    return words
+
+
+# ---- 3. greedy longest-match-first -------------------------------------------------------
+
+CLEANUP = (
+    (" .", "."),
+    (" ?", "?"),
+    (" !", "!"),
+    (" ,", ","),
+    (" ' ", "'"),
+    (" n't", "n't"),
+    (" 'm", "'m"),
+    (" 's", "'s"),
+    (" 've", "'ve"),
+    (" 're", "'re"),
+)
+"""Hugging Face's ``clean_up_tokenization``: spaces that BERT's splitting put in, removed."""
 
 
 @dataclass
@@ -90,13 +217,18 @@ class WordPieceTokenizer(Tokenizer):
         self,
         text: str,
         vocab_size: int,
+        *,
         min_freq: int = 1,
         special_tokens: Sequence[str] = BERT_SPECIAL_TOKENS,
     ) -> WordPieceTokenizer:
-        """Learn a vocabulary of ``vocab_size`` tokens from ``text`` (see ``wordpiece_trainer``).
+        """Learn a vocabulary of ``vocab_size`` tokens from ``text`` (``train_wordpiece_vocab``).
 
-        ``special_tokens`` take the first ids, as in BERT's vocabularies.
+        ``special_tokens`` take the first ids, as in BERT's vocabularies; they must include
+        the unknown token.
         """
+        special_tokens = unique_special_tokens(special_tokens)
+        if self.unk_token not in special_tokens:
+            raise ValueError(f"special_tokens must include the unknown token {self.unk_token!r}")
         self._set_vocab(
             train_wordpiece_vocab(
                 split_words(self.normalize(text)),
@@ -279,16 +411,92 @@ class WordPieceTokenizer(Tokenizer):
             raise TokenizerFileError(f"{where}: {exc}") from None
 
 
-CLEANUP = (
-    (" .", "."),
-    (" ?", "?"),
-    (" !", "!"),
-    (" ,", ","),
-    (" ' ", "'"),
-    (" n't", "n't"),
-    (" 'm", "'m"),
-    (" 's", "'s"),
-    (" 've", "'ve"),
-    (" 're", "'re"),
-)
-"""Hugging Face's ``clean_up_tokenization``: spaces that BERT's splitting put in, removed."""
+# ---- 4. learning a vocabulary: merges chosen by likelihood --------------------------------
+#
+# Words start as characters, every character after the first marked with ``##``
+# (``"hug"`` -> ``h ##u ##g``). Each step merges the adjacent pair with the highest score
+#
+#     score(a, b) = count(a b) / (count(a) * count(b))
+#
+# which prefers pairs whose parts rarely occur apart: merging them loses little. (BPE would
+# merge the most frequent pair, even if its parts are common everywhere.) Ties go to the more
+# frequent pair, then to the smaller pair of strings. This small trainer re-counts all pairs
+# after every merge: clear, but meant for corpora of up to a few hundred thousand words.
+
+
+def initial_pieces(word: str, prefix: str = "##") -> list[str]:
+    """``"hug"`` -> ``["h", "##u", "##g"]``."""
+    return [word[0]] + [prefix + char for char in word[1:]]
+
+
+def join_pieces(left: str, right: str, prefix: str = "##") -> str:
+    """``("h", "##u")`` -> ``"hu"``; ``("##u", "##g")`` -> ``"##ug"``."""
+    return left + (right[len(prefix) :] if right.startswith(prefix) else right)
+
+
+def train_wordpiece_vocab(
+    words: Iterable[str],
+    vocab_size: int,
+    min_freq: int = 1,
+    special_tokens: Sequence[str] = BERT_SPECIAL_TOKENS,
+    continuing_prefix: str = "##",
+) -> list[str]:
+    """The vocabulary in id order: special tokens, the alphabet, then the merged pieces.
+
+    ``words`` are already normalized and split (``normalize``, ``split_words``). Pairs seen
+    fewer than ``min_freq`` times are never merged; training stops early when no pair is left.
+    """
+    word_counts = Counter(w for w in words if w)
+    splits = {word: initial_pieces(word, continuing_prefix) for word in word_counts}
+    alphabet = sorted({piece for pieces in splits.values() for piece in pieces})
+    vocab = list(dict.fromkeys(special_tokens))
+    vocab += [piece for piece in alphabet if piece not in vocab]
+    if not isinstance(vocab_size, int) or vocab_size < len(vocab):
+        raise ValueError(
+            f"vocab_size={vocab_size} is too small: the corpus needs {len(alphabet)} single "
+            f"characters plus {len(special_tokens)} special tokens"
+        )
+    known = set(vocab)
+    while len(vocab) < vocab_size:
+        piece_counts: Counter[str] = Counter()
+        pair_counts: Counter[tuple[str, str]] = Counter()
+        for word, pieces in splits.items():
+            count = word_counts[word]
+            for piece in pieces:
+                piece_counts[piece] += count
+            for pair in zip(pieces, pieces[1:]):
+                pair_counts[pair] += count
+        candidates = [pair for pair, n in pair_counts.items() if n >= min_freq]
+        if not candidates:
+            break
+
+        _, (left, right) = min(
+            (merge_key(pair, pair_counts[pair], piece_counts), pair) for pair in candidates
+        )
+        merged = join_pieces(left, right, continuing_prefix)
+        if merged not in known:
+            known.add(merged)
+            vocab.append(merged)
+        for word, pieces in splits.items():
+            if len(pieces) > 1:
+                splits[word] = merge_pieces(pieces, left, right, merged)
+    return vocab
+
+
+def merge_key(pair: tuple[str, str], count: int, piece_counts: Counter[str]) -> tuple:
+    """Sort key, smallest first: highest score, then highest count, then the smaller pair."""
+    return (-count / (piece_counts[pair[0]] * piece_counts[pair[1]]), -count, pair)
+
+
+def merge_pieces(pieces: list[str], left: str, right: str, merged: str) -> list[str]:
+    """Replace each adjacent ``left, right`` (left to right, no overlaps) by ``merged``."""
+    out = []
+    i = 0
+    while i < len(pieces):
+        if i + 1 < len(pieces) and pieces[i] == left and pieces[i + 1] == right:
+            out.append(merged)
+            i += 2
+        else:
+            out.append(pieces[i])
+            i += 1
+    return out

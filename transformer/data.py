@@ -26,29 +26,12 @@ from typing import Any
 import numpy as np
 
 from minigrad import Tensor
-from tokenizers import BPETokenizer, CharTokenizer, Tokenizer, default_corpus
+from tokenizers import BPETokenizer, CharTokenizer, Tokenizer, default_corpus, read_text_file
 
 TOKENIZERS = ("char", "bpe")
 
 
 # ===================================================================== 1. corpora
-def read_text_file(path: str | Path) -> str:
-    """The text of a UTF-8 file; a missing, binary or empty file is a ValueError naming it."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{path}: no such file" if not path.exists() else f"{path} is not a file")
-    raw = path.read_bytes()
-    if b"\0" in raw:
-        raise ValueError(f"{path} looks binary (it holds NUL bytes); give a UTF-8 text file")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise ValueError(f"{path} is not UTF-8 text (byte {error.start}: {error.reason})") from None
-    if not text.strip():
-        raise ValueError(f"{path} is empty: there is nothing to train on")
-    return text
-
-
 def load_corpus(path: str | Path | None = None) -> str:
     """The text at `path`, or the embedded default corpus (about 465 KB) when None."""
     return default_corpus() if path is None else read_text_file(path)

@@ -53,7 +53,7 @@ def o200k() -> tuple[BPETokenizer, tiktoken.Encoding]:
 
 @pytest.fixture(scope="session")
 def docs_text() -> str:
-    from tokenizers.corpus import default_corpus
+    from tokenizers import default_corpus
 
     return default_corpus()
 

@@ -13,8 +13,8 @@ from tokenizer_strategies import FRAGMENTS, text
 
 import tokenizers.bpe as bpe_module
 from tokenizers import BPETokenizer, DisallowedSpecialTokenError, Tokenizer, TokenizerFileError
-from tokenizers.bpe_merge import merge_by_rank, merge_by_rank_heap
-from tokenizers.byte_unicode import bytes_to_unicode
+from tokenizers.bpe import merge_by_rank, merge_by_rank_heap
+from tokenizers.bpe_files import bytes_to_unicode
 
 WITH_FIXTURES = {"deadline": None, "suppress_health_check": [HealthCheck.function_scoped_fixture]}
 """Hypothesis settings for tests that also take (session-scoped, read-only) fixtures."""

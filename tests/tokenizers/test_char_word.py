@@ -30,15 +30,15 @@ def test_char_unknown_characters_become_id_0():
     assert tokenizer.decode(tokenizer.encode("abz")) == "ab<unk>"
 
 
-def test_char_min_freq_and_max_size():
+def test_char_min_freq_and_vocab_size():
     tokenizer = CharTokenizer().train("aaabbc", min_freq=2)
     assert tokenizer.chars == ["a", "b"]
-    tokenizer = CharTokenizer().train("aaabbc", max_size=2)
+    tokenizer = CharTokenizer().train("aaabbc", vocab_size=2)
     assert tokenizer.chars == ["a"] and tokenizer.vocab_size == 2
     with pytest.raises(ValueError, match="min_freq"):
         CharTokenizer().train("abc", min_freq=0)
-    with pytest.raises(ValueError, match="max_size=1 leaves no room"):
-        CharTokenizer().train("abc", max_size=1, special_tokens=["<eos>"])
+    with pytest.raises(ValueError, match="vocab_size=1 leaves no room"):
+        CharTokenizer().train("abc", vocab_size=1, special_tokens=["<eos>"])
 
 
 def test_word_splitting_rules():
@@ -67,7 +67,7 @@ def test_word_unknown_lowercase_and_lossy_decode():
 def test_word_vocabulary_by_frequency_with_limits():
     tokenizer = WordTokenizer().train("b a b c b a", min_freq=2)
     assert tokenizer.words == ["b", "a"]
-    tokenizer = WordTokenizer().train("b a b c b a", max_size=3)
+    tokenizer = WordTokenizer().train("b a b c b a", vocab_size=3)
     assert tokenizer.words == ["b", "a"] and tokenizer.vocab_size == 3
 
 

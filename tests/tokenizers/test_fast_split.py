@@ -8,8 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tokenizer_strategies import text
 
-from tokenizers.fast_split import Splitter
-from tokenizers.patterns import GPT2_PATTERN, GPT4_PATTERN, GPT4O_PATTERN
+from tokenizers.patterns import GPT2_PATTERN, GPT4_PATTERN, GPT4O_PATTERN, Splitter
 
 # characters the two engines classify differently, and some they agree on
 TRICKY = ["²", "½", "Ⅻ", "٣", "一", "ſ", "K", "\x1c", "\x1f", "\x85", "\xa0", "\u3000", "é", "_"]

@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 
 from tokenizers import Tokenizer, TokenizerFileError, WordPieceTokenizer
-from tokenizers.bert_normalizer import (
+from tokenizers.wordpiece import (
     clean_text,
     lowercase,
     normalize,
     space_cjk,
     split_words,
     strip_accents,
+    train_wordpiece_vocab,
 )
-from tokenizers.wordpiece_trainer import train_wordpiece_vocab
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
@@ -89,6 +89,17 @@ def test_words_longer_than_100_characters_are_unk():
     tokenizer = make(["a", "##a"])
     assert tokenizer.tokenize("a" * 100) == ["a"] + ["##a"] * 99
     assert tokenizer.tokenize("a" * 101) == ["[UNK]"]
+
+
+def test_the_length_limit_counts_characters_even_for_a_whole_word_in_the_vocabulary(tmp_path):
+    """A second, independent check of max_input_chars_per_word: a custom limit, words that are
+    one vocabulary entry each, characters of two UTF-8 bytes, and the limit kept by save/load."""
+    tokenizer = make(["chat", "chats", "été", "étés"], lowercase=False, max_input_chars_per_word=4)
+    assert tokenizer.tokenize("chat chats été étés") == ["chat", "[UNK]", "été", "étés"]
+    tokenizer.save(tmp_path / "wp.json")
+    loaded = Tokenizer.load(tmp_path / "wp.json")
+    assert loaded.encode("chats étés") == tokenizer.encode("chats étés")
+    assert loaded.encode("chats", add_special_tokens=False) == [loaded.vocab["[UNK]"]]
 
 
 def test_cls_sep_and_pairs_with_token_types():

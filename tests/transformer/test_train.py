@@ -297,7 +297,7 @@ def test_encoder_decoder_learns_to_reverse_short_digit_strings():
     tests = task.examples(100, np.random.default_rng(123))
     answers = generate(model, task.collate(tests)[0], 8, temperature=0)
     correct = sum(task.decode(answer) == digits[::-1] for digits, answer in zip(tests, answers))
-    assert correct >= 90, f"{correct}/100 reversed exactly"
+    assert correct >= 95, f"{correct}/100 reversed exactly"
 
 
 def test_encoder_learns_the_majority_task():
