@@ -509,3 +509,6 @@ class Sequential(ModuleList):
             x = module(x)
         return x
 
+
+# The convolutional layer lives in a module of its own, built on Module above.
+from minigrad.convolution import Conv1d  # noqa: E402, F401
