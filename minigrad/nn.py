@@ -510,5 +510,6 @@ class Sequential(ModuleList):
         return x
 
 
-# The convolutional layer lives in a module of its own, built on Module above.
+# The recurrent and convolutional layers live in modules of their own, built on Module above.
 from minigrad.convolution import Conv1d  # noqa: E402, F401
+from minigrad.recurrent import GRU, LSTM, RNN  # noqa: E402, F401
