@@ -563,6 +563,43 @@ class Stack(Function):
         return tuple(np.moveaxis(grad, ctx.axis, 0))
 
 
+class Pad(Function):
+    """z = x with `widths[a] = (before, after)` zeros added at the two ends of each axis a;
+    dL/dx = the gradient with those borders cut off."""
+
+    @staticmethod
+    def forward(ctx, x, widths):
+        ctx.inner = tuple(slice(before, before + n) for (before, _), n in zip(widths, x.shape))
+        return np.pad(x, widths)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad[ctx.inner]
+
+
+class SlidingWindows(Function):
+    """z[..., j, k] = x[..., j * step + k * dilation]: window j of `size` taps along the
+    last axis (the im2col of a 1-D convolution), a view of x without a copy.
+    dL/dx[..., i] = the sum of the gradients of every (j, k) that reads position i, added
+    one tap k at a time (a strided slice of x per tap, no loop over the windows)."""
+
+    @staticmethod
+    def forward(ctx, x, size, step, dilation):
+        span = dilation * (size - 1) + 1
+        ctx.shape, ctx.size, ctx.step, ctx.dilation = x.shape, size, step, dilation
+        windows = np.lib.stride_tricks.sliding_window_view(x, span, axis=-1)  # (..., L', span)
+        return windows[..., ::step, ::dilation]  # (..., n_windows, size)
+
+    @staticmethod
+    def backward(ctx, grad):
+        gx = np.zeros(ctx.shape, grad.dtype)
+        last = ctx.step * (grad.shape[-2] - 1)  # the first tap of the last window
+        for k in range(ctx.size):
+            start = k * ctx.dilation
+            gx[..., start : start + last + 1 : ctx.step] += grad[..., k]
+        return gx
+
+
 class MaskedFill(Function):
     """z = value where mask else x;  dz/dx = 0 where mask else 1."""
 
@@ -628,6 +665,36 @@ def split(x: Tensor, indices_or_sections: int | Sequence[int], axis: int = 0) ->
         bounds = [0, *indices_or_sections, n]
     prefix = (slice(None),) * (axis % x.ndim)
     return [x[(*prefix, slice(a, b))] for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def pad(x: Tensor, widths: Sequence[tuple[int, int]]) -> Tensor:
+    """Add zeros at the ends of each axis: `widths` holds one (before, after) pair per axis
+    (NumPy's pad_width, constant mode)."""
+    pairs = tuple(tuple(pair) for pair in widths)
+    if len(pairs) != x.ndim or any(
+        len(pair) != 2 or any(not isinstance(w, (int, np.integer)) or w < 0 for w in pair)
+        for pair in pairs
+    ):
+        raise ValueError(
+            f"pad: widths must be {x.ndim} pairs (before, after) of non-negative integers, "
+            f"one per axis of the shape {x.shape}; got {widths!r}"
+        )
+    return Pad.apply(x, widths=tuple((int(b), int(a)) for b, a in pairs))
+
+
+def sliding_windows(x: Tensor, size: int, step: int = 1, dilation: int = 1) -> Tensor:
+    """The windows of `size` taps along the last axis, `step` apart, with `dilation` between
+    taps: (..., L) -> (..., n, size), n = (L - dilation (size - 1) - 1) // step + 1."""
+    for name, value in (("size", size), ("step", step), ("dilation", dilation)):
+        if not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"sliding_windows: {name} must be a positive integer, got {value!r}")
+    span = dilation * (size - 1) + 1
+    if x.ndim == 0 or x.shape[-1] < span:
+        raise ValueError(
+            f"sliding_windows: a window of {size} taps with dilation {dilation} spans {span} "
+            f"positions, more than the last axis of the shape {x.shape} holds"
+        )
+    return SlidingWindows.apply(x, size=int(size), step=int(step), dilation=int(dilation))
 
 
 def where(condition: Any, x: Any, y: Any) -> Tensor:

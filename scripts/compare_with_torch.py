@@ -1,4 +1,4 @@
-"""Compare every minigrad op, fused function and optimizer with PyTorch, in float64.
+"""Compare every minigrad op, fused function, layer and optimizer with PyTorch, in float64.
 
     PYTHONPATH=/path/to/repo /path/to/venv-with-torch/bin/python scripts/compare_with_torch.py
 
@@ -7,7 +7,10 @@ Each case runs the same function in both frameworks on the same random float64 i
 gradient, and prints the largest relative error of the forward value and of the input
 gradients, each error being max|minigrad - torch| / max|torch| over one tensor. It also
 runs the case in float32 and checks that the output and every gradient stay float32.
-Optimizers take a few steps on the same parameters and gradients.
+Layers with weights (RNN, LSTM, GRU, Conv1d) load minigrad's weights into torch's layer
+through `load_state_dict` (strict, so the names and shapes must be PyTorch's), and compare
+the gradients of the weights too. Optimizers take a few steps on the same parameters and
+gradients.
 
 The exit status is 1 if any error exceeds TOLERANCE (or a case fails to run), else 0.
 This is a developer tool: the project never imports torch, and this script needs it.
@@ -1173,6 +1176,129 @@ def clip_cases() -> None:
         print(f"{status:4} {name:<44} norm and grads {err:9.2e}  {problem}")
 
 
+# --------------------------------------------------------------------- layers with weights
+def _flat(result):
+    """A layer's result as a list of tensors: (output, h_n) and (output, (h_n, c_n)) too."""
+    if not isinstance(result, tuple):
+        return [result]
+    output, final = result
+    return [output, *final] if isinstance(final, tuple) else [output, final]
+
+
+def layer_case(
+    name: str, make_mg: Callable, make_torch: Callable, call: Callable, *arrays: np.ndarray
+) -> None:
+    """`call(layer, *tensors)` on a minigrad layer and on torch's with the same weights,
+    moved from minigrad's state dict into torch's layer by `load_state_dict`; compares the
+    outputs and the gradients of every input and every weight (matched by name)."""
+    try:
+        layer, tlayer = make_mg(np.float64), make_torch()
+        state = {k: torch.tensor(v) for k, v in layer.state_dict().items()}
+        tlayer.load_state_dict(state)  # strict: every name and shape is PyTorch's
+        xs = [mg.Tensor(a, requires_grad=True) for a in arrays]
+        ts = [torch.tensor(a, requires_grad=True) for a in arrays]
+        outs, touts = _flat(call(layer, *xs)), _flat(call(tlayer, *ts))
+        if len(outs) != len(touts):
+            raise AssertionError(f"{len(outs)} outputs, torch {len(touts)}")
+        grads = [rng.standard_normal(o.shape) for o in outs]
+        forward = max(relative_error(o.data, t.detach().numpy()) for o, t in zip(outs, touts))
+        _backward_mg(outs, grads)
+        torch.autograd.backward(touts, [torch.tensor(g) for g in grads])
+        tparams = dict(tlayer.named_parameters())
+        pairs = [(x.grad, t.grad) for x, t in zip(xs, ts)]
+        pairs += [(p.grad, tparams[n].grad) for n, p in layer.named_parameters()]
+        backward = max(relative_error(mine, theirs.numpy()) for mine, theirs in pairs)
+        xs32 = [mg.Tensor(a.astype(np.float32), requires_grad=True) * 1 for a in arrays]
+        for x in xs32:  # as in _float32_problem: see each gradient as the layer returned it
+            x.retain_grad()
+        outs32 = _flat(call(make_mg(np.float32), *xs32))
+        _backward_mg(outs32, [np.ones(o.shape, np.float32) for o in outs32])
+        bad = [f"output {o.dtype}" for o in outs32 if o.dtype != np.float32]
+        bad += [
+            f"grad {i} {x.grad.dtype}" for i, x in enumerate(xs32) if x.grad.dtype != np.float32
+        ]
+        problem = "float32 -> " + ", ".join(bad) if bad else ""
+        err = max(forward, backward)
+        results.append((name, err, problem))
+        status = "FAIL" if err > TOLERANCE or problem else "ok"
+        print(f"{status:4} {name:<44} forward {forward:9.2e}  grad {backward:9.2e}  {problem}")
+    except Exception as error:
+        results.append((name, float("inf"), f"{type(error).__name__}: {error}"))
+        print(f"FAIL {name:<44} {type(error).__name__}: {error}")
+        traceback.print_exc(limit=3, file=sys.stdout)
+
+
+def recurrent_cases() -> None:
+    """RNN, LSTM and GRU with one and two layers, with and without an initial state, batch
+    first or not; T = 7 steps of B = 3 sequences, input_size 4, hidden_size 5."""
+    T, B, n_in, H = 7, 3, 4, 5
+    for kind, settings, with_state in [
+        ("RNN", {}, False),
+        ("RNN", {"nonlinearity": "relu", "num_layers": 2}, True),
+        ("RNN", {"batch_first": True, "bias": False}, True),
+        ("LSTM", {}, False),
+        ("LSTM", {"num_layers": 2}, True),
+        ("LSTM", {"num_layers": 2, "batch_first": True, "bias": False}, False),
+        ("GRU", {}, True),
+        ("GRU", {"num_layers": 2, "batch_first": True}, True),
+        ("GRU", {"num_layers": 2, "bias": False}, False),
+    ]:
+        layers = settings.get("num_layers", 1)
+        x = randn(B, T, n_in) if settings.get("batch_first") else randn(T, B, n_in)
+        states = [randn(layers, B, H) for _ in range(2 if kind == "LSTM" else 1)]
+        name = f"nn.{kind}" + (f" {settings}" if settings else "")
+        name += " + state" if with_state else ""
+
+        def make_mg(dtype, kind=kind, settings=settings):
+            return getattr(mg.nn, kind)(n_in, H, **settings, rng=0, dtype=dtype)
+
+        def make_torch(kind=kind, settings=settings):
+            return getattr(torch.nn, kind)(n_in, H, **settings)
+
+        if not with_state:
+            layer_case(name, make_mg, make_torch, lambda layer, x: layer(x), x)
+        elif kind == "LSTM":
+            layer_case(
+                name, make_mg, make_torch, lambda layer, x, h, c: layer(x, (h, c)), x, *states
+            )
+        else:
+            layer_case(name, make_mg, make_torch, lambda layer, x, h: layer(x, h), x, *states)
+
+
+def convolution_cases() -> None:
+    """Conv1d on (B, C_in, L) = (2, 4, 13) with stride, padding, dilation and groups; the
+    causal layer against torch's Conv1d on an input padded on the left by hand."""
+    x = randn(2, 4, 13)
+    for settings in [
+        {},
+        {"stride": 2, "padding": 1},
+        {"dilation": 3, "padding": 2},
+        {"groups": 2, "bias": False},
+        {"groups": 4, "stride": 3},
+        {"stride": 2, "padding": 3, "dilation": 2, "groups": 2},
+    ]:
+
+        def make_mg(dtype, settings=settings):
+            return mg.nn.Conv1d(4, 8, 3, **settings, rng=0, dtype=dtype)
+
+        def make_torch(settings=settings):
+            return torch.nn.Conv1d(4, 8, 3, **settings)
+
+        layer_case(f"nn.Conv1d {settings}", make_mg, make_torch, lambda c, x: c(x), x)
+    left = 2 * (3 - 1)  # dilation * (kernel_size - 1)
+
+    def causal(layer, x):
+        return layer(x) if isinstance(layer, mg.nn.Module) else layer(TF.pad(x, (left, 0)))
+
+    layer_case(
+        "nn.Conv1d causal, dilation 2",
+        lambda dtype: mg.nn.Conv1d(4, 8, 3, dilation=2, causal=True, rng=0, dtype=dtype),
+        lambda: torch.nn.Conv1d(4, 8, 3, dilation=2),
+        causal,
+        x,
+    )
+
+
 def large_cases() -> None:
     """Shapes of 32768 elements, past the size where sums go to BLAS and outer products to
     a matrix product, and logits that take each branch of exp_and_sum."""
@@ -1312,6 +1438,8 @@ def main() -> int:
         erf_case,
         optimizer_cases,
         clip_cases,
+        recurrent_cases,
+        convolution_cases,
     ):
         with np.errstate(divide="ignore", invalid="ignore"):  # cases at 0, inf, NaN on purpose
             group()

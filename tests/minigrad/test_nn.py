@@ -5,7 +5,8 @@ from collections import OrderedDict
 import numpy as np
 import pytest
 
-from minigrad import Tensor, gradcheck, nn, random_tensors
+from minigrad import GradcheckError, Tensor, gradcheck, nn, random_tensors
+from minigrad import functional as F
 
 
 class TwoLayer(nn.Module):
@@ -283,3 +284,40 @@ def test_deleting_an_attribute_unregisters_it():
     del layer.scale
     assert list(model.state_dict()) == ["0.weight", "1.weight", "1.bias"]
     assert len(list(model.parameters())) == 3
+
+
+def test_functional_call_runs_on_the_given_tensors_and_puts_the_parameters_back():
+    model = nn.Sequential(nn.Linear(3, 2, rng=0)).to(np.float64)
+    weight = Tensor(np.zeros((2, 3)), requires_grad=True)
+    y = nn.functional_call(model, {"0.weight": weight}, Tensor(np.ones((1, 3))))
+    np.testing.assert_array_equal(y.data, model[0].bias.data[None])
+    y.sum().backward()
+    np.testing.assert_array_equal(weight.grad, np.ones((2, 3)))
+    assert model[0].weight.grad is None and isinstance(model[0].weight, nn.Parameter)
+    with pytest.raises(ValueError, match=r"no parameters \['0.scale'\]"):
+        nn.functional_call(model, {"0.scale": weight}, Tensor(np.ones((1, 3))))
+    with pytest.raises(ValueError, match=r"'0.weight' has shape \(2, 3\), got .* \(3, 2\)"):
+        nn.functional_call(model, {"0.weight": weight.T}, Tensor(np.ones((1, 3))))
+    with pytest.raises(ValueError, match="Linear"):  # a failing call still puts them back
+        nn.functional_call(model, {"0.weight": weight}, Tensor(np.ones((1, 4))))
+    assert isinstance(model[0].weight, nn.Parameter)
+
+
+def test_a_gradcheck_through_functional_call_catches_a_wrong_weight_gradient(monkeypatch):
+    layer = nn.Linear(3, 2, rng=0).to(np.float64)
+    (x,) = random_tensors((4, 3), seed=5)
+    names, params = zip(*layer.named_parameters())
+
+    def run(x, *weights):
+        return nn.functional_call(layer, dict(zip(names, weights)), x)
+
+    assert gradcheck(run, x, *params)
+    backward = F.Linear.backward
+
+    def doubled_weight_gradient(ctx, grad):
+        gx, gw, *gb = backward(ctx, grad)
+        return (gx, 2 * gw, *gb)
+
+    monkeypatch.setattr(F.Linear, "backward", staticmethod(doubled_weight_gradient))
+    with pytest.raises(GradcheckError, match="input 1"):
+        gradcheck(run, x, *params)
