@@ -253,40 +253,6 @@ class Module:
         return head + "\n  " + "\n  ".join(lines) + "\n)"
 
 
-def functional_call(
-    module: Module, parameters: dict[str, Tensor], *args: Any, **kwargs: Any
-) -> Any:
-    """`module(*args, **kwargs)` computed with the given tensors in place of the parameters of
-    those dotted names, which are put back afterwards (PyTorch's torch.func.functional_call).
-
-    A gradient check perturbs tensors of its own, so this is how it reaches a module's weights:
-    names, params = zip(*module.named_parameters()), then
-    gradcheck(lambda x, *ws: functional_call(module, dict(zip(names, ws)), x), x, *params).
-    """
-    owners = {}
-    for prefix, owner in module.named_modules():
-        for name in owner._parameters:
-            owners[f"{prefix}.{name}" if prefix else name] = (owner, name)
-    unknown = [name for name in parameters if name not in owners]
-    if unknown:
-        raise ValueError(f"functional_call: {type(module).__name__} has no parameters {unknown}")
-    for key, tensor in parameters.items():
-        owner, name = owners[key]
-        if tensor.shape != owner._parameters[name].shape:
-            raise ValueError(
-                f"functional_call: '{key}' has shape {owner._parameters[name].shape}, "
-                f"got a tensor of shape {tensor.shape}"
-            )
-    try:
-        for key, tensor in parameters.items():
-            object.__setattr__(*owners[key], tensor)  # not registered: a stand-in for one call
-        return module(*args, **kwargs)
-    finally:
-        for key in parameters:
-            owner, name = owners[key]
-            object.__setattr__(owner, name, owner._parameters[name])
-
-
 class Linear(Module):
     """y = x W^T + b.  x (..., in_features) -> y (..., out_features).
 

@@ -106,12 +106,7 @@ def test_layers_default_to_float32_and_initialize_like_pytorch():
 def test_every_layer_passes_gradcheck_in_float64():
     model = TwoLayer().to(np.float64)
     (x,) = random_tensors((2, 3), seed=1)
-    params = list(model.parameters())
-
-    def run(x, *weights):
-        return model(x)
-
-    assert gradcheck(run, x, *params)
+    assert gradcheck(lambda x, *params: model(x), x, *model.parameters())
 
 
 def test_embedding_and_dropout_modules():
@@ -286,32 +281,14 @@ def test_deleting_an_attribute_unregisters_it():
     assert len(list(model.parameters())) == 3
 
 
-def test_functional_call_runs_on_the_given_tensors_and_puts_the_parameters_back():
-    model = nn.Sequential(nn.Linear(3, 2, rng=0)).to(np.float64)
-    weight = Tensor(np.zeros((2, 3)), requires_grad=True)
-    y = nn.functional_call(model, {"0.weight": weight}, Tensor(np.ones((1, 3))))
-    np.testing.assert_array_equal(y.data, model[0].bias.data[None])
-    y.sum().backward()
-    np.testing.assert_array_equal(weight.grad, np.ones((2, 3)))
-    assert model[0].weight.grad is None and isinstance(model[0].weight, nn.Parameter)
-    with pytest.raises(ValueError, match=r"no parameters \['0.scale'\]"):
-        nn.functional_call(model, {"0.scale": weight}, Tensor(np.ones((1, 3))))
-    with pytest.raises(ValueError, match=r"'0.weight' has shape \(2, 3\), got .* \(3, 2\)"):
-        nn.functional_call(model, {"0.weight": weight.T}, Tensor(np.ones((1, 3))))
-    with pytest.raises(ValueError, match="Linear"):  # a failing call still puts them back
-        nn.functional_call(model, {"0.weight": weight}, Tensor(np.ones((1, 4))))
-    assert isinstance(model[0].weight, nn.Parameter)
-
-
-def test_a_gradcheck_through_functional_call_catches_a_wrong_weight_gradient(monkeypatch):
+def test_a_module_gradcheck_catches_a_wrong_weight_gradient(monkeypatch):
     layer = nn.Linear(3, 2, rng=0).to(np.float64)
     (x,) = random_tensors((4, 3), seed=5)
-    names, params = zip(*layer.named_parameters())
 
-    def run(x, *weights):
-        return nn.functional_call(layer, dict(zip(names, weights)), x)
+    def run(x, *params):
+        return layer(x)
 
-    assert gradcheck(run, x, *params)
+    assert gradcheck(run, x, *layer.parameters())
     backward = F.Linear.backward
 
     def doubled_weight_gradient(ctx, grad):
@@ -320,4 +297,4 @@ def test_a_gradcheck_through_functional_call_catches_a_wrong_weight_gradient(mon
 
     monkeypatch.setattr(F.Linear, "backward", staticmethod(doubled_weight_gradient))
     with pytest.raises(GradcheckError, match="input 1"):
-        gradcheck(run, x, *params)
+        gradcheck(run, x, *layer.parameters())

@@ -16,17 +16,9 @@ def flat(result):
 
 
 def gradcheck_module(module, forward, *inputs):
-    """gradcheck of forward(call, *inputs) over the inputs and every parameter of `module`;
-    `call` runs the module on the check's own copies of the parameters (functional_call),
-    so perturbing a weight does change the output."""
-    names, params = zip(*module.named_parameters())
+    """gradcheck of forward(module, *inputs) over the inputs and every parameter of `module`."""
     n = len(inputs)
-
-    def run(*tensors):
-        weights = dict(zip(names, tensors[n:]))
-        return forward(lambda *args: nn.functional_call(module, weights, *args), *tensors[:n])
-
-    return gradcheck(run, *inputs, *params)
+    return gradcheck(lambda *tensors: forward(module, *tensors[:n]), *inputs, *module.parameters())
 
 
 LAYERS = {
