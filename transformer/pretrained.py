@@ -36,7 +36,7 @@ from safetensors.numpy import save as safetensors_save
 from minigrad import no_grad
 from minigrad.nn import Module
 from minigrad.serialization import atomic_write_bytes
-from tokenizers import BPETokenizer, TokenizerFileError, WordPieceTokenizer
+from tokenizers import BPETokenizer, WordPieceTokenizer
 from tokenizers.bpe_files import gpt2_vocabulary
 from tokenizers.byte_unicode import token_to_text
 from tokenizers.patterns import GPT2_PATTERN
@@ -305,9 +305,9 @@ def load_gpt2_tokenizer(path: str | os.PathLike) -> BPETokenizer:
         specials.update({t["content"]: t["id"] for t in hf.get("added_tokens", [])})
         ranks = {token: idx for idx, token in vocab.items()}
         return BPETokenizer.from_ranks(ranks, pattern, specials)
-    except (TokenizerFileError, ValueError, KeyError, TypeError) as error:
-        if isinstance(error, CheckpointError):
-            raise
+    except CheckpointError:
+        raise
+    except (ValueError, KeyError, TypeError) as error:  # TokenizerFileError is a ValueError
         raise CheckpointError(f"{directory}: cannot read the GPT-2 tokenizer: {error}") from None
 
 
@@ -345,7 +345,6 @@ def gpt2_config(config: GPTConfig, end_of_text: int | None = None) -> dict[str, 
         "model_type": "gpt2",
         "vocab_size": config.vocab_size,
         "n_positions": config.block_size,
-        "n_ctx": config.block_size,
         "n_embd": config.n_embd,
         "n_layer": config.n_layer,
         "n_head": config.n_head,
@@ -417,13 +416,12 @@ def _write_gpt2_tokenizer(tokenizer: BPETokenizer, directory: Path, max_length: 
     """vocab.json + merges.txt (GPT-2's files), and tokenizer.json with the tokenizer's own
     split pattern, so that Hugging Face's AutoTokenizer gives the same ids whatever it is."""
     tokenizer.save_gpt2(directory / "vocab.json", directory / "merges.txt")
-    vocab = {token_to_text(tokenizer.token_bytes(i)): i for i in range(256)}
-    merges = []
-    for left, right in tokenizer.merges:
-        a, b = tokenizer.token_bytes(left), tokenizer.token_bytes(right)
-        merges.append([token_to_text(a), token_to_text(b)])
-        vocab[token_to_text(a + b)] = tokenizer.mergeable_ranks[a + b]
+    vocab = {token_to_text(token): idx for token, idx in tokenizer.mergeable_ranks.items()}
     vocab.update(tokenizer.special_tokens)
+    merges = [
+        [token_to_text(tokenizer.token_bytes(left)), token_to_text(tokenizer.token_bytes(right))]
+        for left, right in tokenizer.merges
+    ]
     byte_level = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True,
                   "use_regex": False}  # fmt: skip
     splits = []
@@ -525,22 +523,28 @@ def load_wordpiece(path: str | os.PathLike) -> WordPieceTokenizer:
     }
     try:
         if (directory / "vocab.txt").is_file() or not hf:
-            return WordPieceTokenizer.from_vocab(_require_file(directory, "vocab.txt"), **options)
-        model = hf.get("model") or {}
-        if model.get("type") != "WordPiece":
-            raise CheckpointError(f"{hf_file}: the model is not a WordPiece tokenizer")
-        return WordPieceTokenizer(
-            model["vocab"],
-            continuing_prefix=model.get("continuing_subword_prefix", "##"),
-            max_input_chars_per_word=model.get("max_input_chars_per_word", 100),
-            **options,
-        )
-    except (TokenizerFileError, KeyError, TypeError, ValueError) as error:
-        if isinstance(error, CheckpointError):
-            raise
+            vocab_file = _require_file(directory, "vocab.txt")
+            tokenizer = WordPieceTokenizer.from_vocab(vocab_file, **options)
+        else:
+            model = hf.get("model") or {}
+            if model.get("type") != "WordPiece":
+                raise CheckpointError(f"{hf_file}: the model is not a WordPiece tokenizer")
+            tokenizer = WordPieceTokenizer(
+                model["vocab"],
+                continuing_prefix=model.get("continuing_subword_prefix", "##"),
+                max_input_chars_per_word=model.get("max_input_chars_per_word", 100),
+                **options,
+            )
+    except CheckpointError:
+        raise
+    except (ValueError, KeyError, TypeError) as error:  # TokenizerFileError is a ValueError
         raise CheckpointError(
             f"{directory}: cannot read the WordPiece tokenizer: {error}"
         ) from None
+    missing = [t for t in (tokenizer.cls_token, tokenizer.sep_token) if t not in tokenizer.vocab]
+    if missing:
+        raise CheckpointError(f"{directory}: the vocabulary has no {' or '.join(missing)}")
+    return tokenizer
 
 
 @dataclass
