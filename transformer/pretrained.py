@@ -44,7 +44,8 @@ from transformer.models import GPT, EncoderConfig, EncoderModel, GPTConfig
 
 
 class CheckpointError(ValueError):
-    """A checkpoint's files exist but do not describe a model this module can build."""
+    """Files that do not describe a model this module can build, or a model that the
+    published layout cannot hold."""
 
 
 # ===================================================================== the name table
@@ -384,7 +385,7 @@ def export_gpt2(
             f"got {type(tokenizer).__name__}"
         )
     if tokenizer is not None and tokenizer.vocab_size > model.config.vocab_size:
-        raise ValueError(
+        raise CheckpointError(
             f"the tokenizer has {tokenizer.vocab_size} tokens, more than the model's "
             f"vocab_size={model.config.vocab_size}"
         )
@@ -395,7 +396,8 @@ def export_gpt2(
         (name,), transposed = published_names(key, "gpt2")
         prefix = "" if name.startswith("lm_head.") else BASE_MODEL_PREFIX["gpt2"]
         tensors[prefix + name] = np.ascontiguousarray(value.T if transposed else value)
-    directory = Path(directory)
+    settings = {} if tokenizer is None else hf_tokenizer_files(tokenizer, model.config.block_size)
+    directory = Path(directory)  # everything is checked: now write, config.json last
     atomic_write_bytes(
         directory / "model.safetensors", safetensors_save(tensors, metadata={"format": "pt"})
     )
@@ -403,7 +405,9 @@ def export_gpt2(
         for name in TOKENIZER_FILES:
             (directory / name).unlink(missing_ok=True)
     else:
-        _write_gpt2_tokenizer(tokenizer, directory, model.config.block_size)
+        tokenizer.save_gpt2(directory / "vocab.json", directory / "merges.txt")
+    for name, value in settings.items():
+        _write_json(directory / name, value)
     _write_json(directory / "config.json", config)
     return directory
 
@@ -412,10 +416,10 @@ def _write_json(path: Path, value: dict[str, Any]) -> None:
     atomic_write_bytes(path, (json.dumps(value, indent=2, ensure_ascii=False) + "\n").encode())
 
 
-def _write_gpt2_tokenizer(tokenizer: BPETokenizer, directory: Path, max_length: int) -> None:
-    """vocab.json + merges.txt (GPT-2's files), and tokenizer.json with the tokenizer's own
-    split pattern, so that Hugging Face's AutoTokenizer gives the same ids whatever it is."""
-    tokenizer.save_gpt2(directory / "vocab.json", directory / "merges.txt")
+def hf_tokenizer_files(tokenizer: BPETokenizer, max_length: int) -> dict[str, dict[str, Any]]:
+    """The JSON files Hugging Face's AutoTokenizer reads beside GPT-2's vocab.json and
+    merges.txt: tokenizer.json carries the tokenizer's own split pattern, so that the ids are
+    the same whatever the pattern; tokenizer_config.json and special_tokens_map.json."""
     vocab = {token_to_text(token): idx for token, idx in tokenizer.mergeable_ranks.items()}
     vocab.update(tokenizer.special_tokens)
     merges = [
@@ -449,7 +453,6 @@ def _write_gpt2_tokenizer(tokenizer: BPETokenizer, directory: Path, max_length: 
             "vocab": vocab, "merges": merges,
         },
     }  # fmt: skip
-    _write_json(directory / "tokenizer.json", hf_tokenizer)
     specials = {}
     if END_OF_TEXT in tokenizer.special_tokens:
         specials = {"bos_token": END_OF_TEXT, "eos_token": END_OF_TEXT, "unk_token": END_OF_TEXT}
@@ -461,8 +464,11 @@ def _write_gpt2_tokenizer(tokenizer: BPETokenizer, directory: Path, max_length: 
         "clean_up_tokenization_spaces": False,
         **specials,
     }
-    _write_json(directory / "tokenizer_config.json", settings)
-    _write_json(directory / "special_tokens_map.json", specials)
+    return {
+        "tokenizer.json": hf_tokenizer,
+        "tokenizer_config.json": settings,
+        "special_tokens_map.json": specials,
+    }
 
 
 # ===================================================================== BERT

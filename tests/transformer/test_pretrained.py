@@ -435,3 +435,20 @@ def test_a_corrupt_weights_file_is_named(tmp_path):
     (directory / "model.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(CheckpointError, match="model.safetensors is not a valid safetensors"):
         load_gpt2(directory)
+
+
+def test_an_unsupported_bert_setting_is_named(tmp_path):
+    directory = copy_checkpoint(BERT_TINY, tmp_path)
+    edit_config(directory, position_embedding_type="relative_key")
+    with pytest.raises(CheckpointError, match="config.json: position_embedding_type"):
+        load_bert(directory)
+
+
+def test_export_refuses_a_tokenizer_the_model_cannot_hold(tmp_path):
+    model, tokenizer = trained_gpt(steps=0)
+    small = GPT(GPTConfig(vocab_size=100, block_size=8, n_layer=1, n_head=2, n_embd=8), rng=0)
+    with pytest.raises(CheckpointError, match="more than the model's vocab_size=100"):
+        export_gpt2(small, tmp_path, tokenizer)
+    with pytest.raises(TypeError, match="BPETokenizer, got WordPieceTokenizer"):
+        export_gpt2(model, tmp_path, WordPieceTokenizer())
+    assert not any(tmp_path.iterdir())
