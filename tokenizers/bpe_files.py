@@ -21,6 +21,7 @@ import os
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from .base import TokenizerFileError, write_json_atomic, write_text_atomic
 
@@ -118,12 +119,8 @@ def read_tiktoken_ranks(path: str | os.PathLike) -> dict[bytes, int]:
 def read_gpt2_files(
     vocab_json: str | os.PathLike, merges_txt: str | os.PathLike
 ) -> tuple[dict[int, bytes], dict[str, int]]:
-    """``({id: token bytes}, {special token: id})`` from GPT-2's two files.
-
-    Entries that are neither a single byte nor made by a merge (``<|endoftext|>``) are
-    special tokens. Encoding merges by rank, so the ids must follow the order of the merges,
-    as they do in GPT-2's files; files where they do not are refused.
-    """
+    """``({id: token bytes}, {special token: id})`` from GPT-2's two files (see
+    ``gpt2_vocabulary``)."""
     for p in (vocab_json, merges_txt):
         if not Path(p).exists():
             raise FileNotFoundError(f"GPT-2 tokenizer file not found: {p}")
@@ -131,9 +128,7 @@ def read_gpt2_files(
         encoder = json.loads(Path(vocab_json).read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise TokenizerFileError(f"{vocab_json} is not valid JSON: {exc}") from None
-    if not isinstance(encoder, dict):
-        raise TokenizerFileError(f"{vocab_json} must map token strings to ids")
-    merged_texts = []
+    merges = []
     lines = Path(merges_txt).read_text(encoding="utf-8").split("\n")
     for number, line in enumerate(lines, start=1):
         if not line or line.startswith("#version"):
@@ -141,7 +136,35 @@ def read_gpt2_files(
         fields = line.split(" ")
         if len(fields) != 2:
             raise TokenizerFileError(f"{merges_txt}, line {number}: expected two tokens: {line!r}")
-        merged_texts.append(fields[0] + fields[1])
+        merges.append(fields)
+    return gpt2_vocabulary(encoder, merges, str(vocab_json), str(merges_txt))
+
+
+def gpt2_vocabulary(
+    encoder: Any,
+    merges: Sequence[Sequence[str]],
+    vocab_source: str = "vocab.json",
+    merges_source: str = "merges.txt",
+) -> tuple[dict[int, bytes], dict[str, int]]:
+    """``({id: token bytes}, {special token: id})`` from GPT-2's token-to-id map and its
+    merges, each a pair of byte-encoded token texts (as in merges.txt or tokenizer.json).
+
+    Entries that are neither a single byte nor made by a merge (``<|endoftext|>``) are
+    special tokens. Encoding merges by rank, so the ids must follow the order of the merges,
+    as they do in GPT-2's files; files where they do not are refused. The sources name the
+    files in error messages.
+    """
+    if not isinstance(encoder, dict):
+        raise TokenizerFileError(f"{vocab_source} must map token strings to ids")
+    merged_texts = []
+    for number, pair in enumerate(merges, start=1):
+        if (
+            not isinstance(pair, (list, tuple))
+            or len(pair) != 2
+            or not all(isinstance(part, str) for part in pair)
+        ):
+            raise TokenizerFileError(f"{merges_source}: merge {number} is not two tokens: {pair!r}")
+        merged_texts.append(pair[0] + pair[1])
 
     byte_texts = {token_to_text(bytes([b])) for b in range(256)}
     made_by_merges = set(merged_texts)
@@ -149,7 +172,7 @@ def read_gpt2_files(
     specials: dict[str, int] = {}
     for text, idx in encoder.items():
         if not isinstance(idx, int):
-            raise TokenizerFileError(f"{vocab_json}: id of {text!r} is not an int: {idx!r}")
+            raise TokenizerFileError(f"{vocab_source}: id of {text!r} is not an int: {idx!r}")
         if text in byte_texts or text in made_by_merges:
             vocab[idx] = text_to_token(text)
         else:
@@ -158,11 +181,11 @@ def read_gpt2_files(
     for number, text in enumerate(merged_texts, start=1):
         if text not in encoder:
             raise TokenizerFileError(
-                f"{merges_txt}: merge {number} makes {text!r}, which is not in {vocab_json}"
+                f"{merges_source}: merge {number} makes {text!r}, which is not in {vocab_source}"
             )
         if encoder[text] <= previous:
             raise TokenizerFileError(
-                f"{vocab_json}: ids do not follow the order of the merges (merge {number}, "
+                f"{vocab_source}: ids do not follow the order of the merges (merge {number}, "
                 f"{text!r}); only GPT-2 style files, where they do, can be merged by rank"
             )
         previous = encoder[text]
