@@ -37,8 +37,7 @@ from minigrad import no_grad
 from minigrad.nn import Module
 from minigrad.serialization import atomic_write_bytes
 from tokenizers import BPETokenizer, WordPieceTokenizer
-from tokenizers.bpe_files import gpt2_vocabulary
-from tokenizers.byte_unicode import token_to_text
+from tokenizers.bpe_files import gpt2_vocabulary, token_to_text
 from tokenizers.patterns import GPT2_PATTERN
 from transformer.models import GPT, EncoderConfig, EncoderModel, GPTConfig
 
