@@ -6,6 +6,9 @@
     python -m transformer train --init-from runs/default --data my.txt --out runs/mine
     python -m transformer sample --checkpoint runs/default --prompt "The " --top-p 0.9
     python -m transformer eval --checkpoint runs/default
+    python -m transformer export --checkpoint runs/default --out exported   # Hugging Face GPT-2
+    python -m transformer sample --hf exported --prompt "The "
+    python -m transformer embed --model all-MiniLM-L6-v2 --similarity "A cat." "A dog."
 
 Every argument is checked before any work starts; a problem is one line on stderr and a
 non-zero exit status.
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
 import os
 import sys
@@ -24,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from minigrad import no_grad
+from tokenizers import BPETokenizer
 from transformer.checkpoint import CHECKPOINT_FILE, Checkpoint, describe, load_checkpoint
 from transformer.data import (
     TOKENIZERS,
@@ -37,6 +42,7 @@ from transformer.data import (
 from transformer.feedforward import ACTIVATIONS
 from transformer.generation import generate
 from transformer.models import ATTENTION_PATTERNS, GPT, NORMS, POSITIONS, GPTConfig
+from transformer.pretrained import export_gpt2, load_bert, load_gpt2, load_gpt2_tokenizer
 from transformer.train import (
     PLOT_FILE,
     TrainConfig,
@@ -219,7 +225,7 @@ def _add_sampling(parser: argparse.ArgumentParser, length: int) -> None:
 def build_parser() -> Parser:
     parser = Parser(prog=PROG, description=__doc__.splitlines()[0],
                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                    epilog="\n".join(__doc__.splitlines()[2:9]))  # fmt: skip
+                    epilog="\n".join(__doc__.splitlines()[2:12]))  # fmt: skip
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     train = commands.add_parser(
@@ -261,7 +267,11 @@ def build_parser() -> Parser:
     _add_sampling(train, length=300)
 
     sample = commands.add_parser("sample", help="write text with a trained model")
-    sample.add_argument("--checkpoint", type=Path, required=True, metavar="DIR")
+    source = sample.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", type=Path, metavar="DIR", help="a run of this project")
+    source.add_argument("--hf", type=Path, metavar="DIR",
+                        help="a Hugging Face GPT-2 directory (config.json, model.safetensors, "
+                        "vocab.json + merges.txt or tokenizer.json)")  # fmt: skip
     sample.add_argument("--prompt", default="The ", help="text to continue (default 'The ')")
     sample.add_argument("--num-samples", type=positive_int, default=1, help="default 1")
     _add_sampling(sample, length=300)
@@ -272,6 +282,31 @@ def build_parser() -> Parser:
         "--data", type=Path, help="text to evaluate on, whole (default: the run's validation split)"
     )
     evaluate.add_argument("--batch-size", type=positive_int, default=32, help="default 32")
+
+    export = commands.add_parser("export", help="write a GPT in Hugging Face's GPT-2 layout")
+    export.add_argument("--checkpoint", type=Path, required=True, metavar="DIR")
+    export.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        metavar="HF_DIR",
+        help="directory for config.json, model.safetensors and the tokenizer",
+    )
+
+    embed = commands.add_parser("embed", help="sentence embeddings from a BERT-shaped model")
+    embed.add_argument(
+        "--model",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="a Hugging Face BERT / sentence-transformers directory",
+    )
+    embed.add_argument("sentences", nargs="+", help="the sentences")
+    embed.add_argument(
+        "--similarity",
+        action="store_true",
+        help="print the cosine similarity of every pair instead",
+    )
     return parser
 
 
@@ -467,10 +502,43 @@ def _gpt_checkpoint(directory: Path) -> Checkpoint:
 
 
 def sample_command(args: argparse.Namespace) -> None:
-    checkpoint = _gpt_checkpoint(args.checkpoint)
     if not args.prompt:
         raise UsageError("--prompt is empty: give the model some text to continue")
-    write_samples(checkpoint.model, checkpoint.tokenizer, args.prompt, args, args.num_samples)
+    if args.hf is not None:
+        model, tokenizer = load_gpt2(args.hf), load_gpt2_tokenizer(args.hf)
+    else:
+        checkpoint = _gpt_checkpoint(args.checkpoint)
+        model, tokenizer = checkpoint.model, checkpoint.tokenizer
+    write_samples(model, tokenizer, args.prompt, args, args.num_samples)
+
+
+def export_command(args: argparse.Namespace) -> None:
+    checkpoint = _gpt_checkpoint(args.checkpoint)
+    if args.out.exists() and not args.out.is_dir():
+        raise UsageError(f"--out {args.out} is a file, not a directory")
+    tokenizer = checkpoint.tokenizer if isinstance(checkpoint.tokenizer, BPETokenizer) else None
+    export_gpt2(checkpoint.model, args.out, tokenizer)
+    print(f"wrote {describe(checkpoint)} to {args.out} in the GPT-2 layout")
+    if tokenizer is None:
+        print(
+            f"its {type(checkpoint.tokenizer).__name__} has no GPT-2 file format: only the "
+            "model was exported (train with --tokenizer bpe to export the tokenizer too)"
+        )
+
+
+def embed_command(args: argparse.Namespace) -> None:
+    encoder = load_bert(args.model)
+    if args.similarity:
+        matrix = encoder.similarity(args.sentences)
+        for i, row in enumerate(matrix):
+            print(" ".join(f"{value:7.4f}" for value in row) + f"  {args.sentences[i]}")
+    else:
+        for sentence, vector in zip(args.sentences, encoder.embed(args.sentences)):
+            print(
+                json.dumps(
+                    {"sentence": sentence, "embedding": [round(float(v), 6) for v in vector]}
+                )
+            )
 
 
 def eval_command(args: argparse.Namespace) -> None:
@@ -499,7 +567,8 @@ def eval_command(args: argparse.Namespace) -> None:
 
 
 # ===================================================================== main
-COMMANDS = {"train": train_command, "sample": sample_command, "eval": eval_command}
+COMMANDS = {"train": train_command, "sample": sample_command, "eval": eval_command,
+            "export": export_command, "embed": embed_command}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -136,7 +136,7 @@ def argparse_error(argv, capsys, message):
          "argument --temperature: must be a number >= 0, got -1"),
         (["sample", "--checkpoint", "x", "--top-p", "2"],
          "argument --top-p: must be a probability in (0, 1], got 2"),
-        (["sample"], "the following arguments are required: --checkpoint"),
+        (["sample"], "one of the arguments --checkpoint --hf is required"),
         ([], "the following arguments are required: command"),
     ],
 )  # fmt: skip
@@ -213,3 +213,45 @@ def test_help_explains_every_flag_with_its_default(capsys):
                  "--top-p", "--temperature"):  # fmt: skip
         assert flag in out
     assert "(default preset: 2500)" in out and "tiny: a few seconds" in out
+
+
+# ------------------------------------------------------------------ Hugging Face layouts
+FIXTURES = __import__("pathlib").Path(__file__).parents[1] / "fixtures"
+
+
+def test_export_then_sample_from_the_exported_directory(tmp_path, capsys):
+    run_dir, exported = tmp_path / "bpe", tmp_path / "exported"
+    assert main(["train", *FAST, "--tokenizer", "bpe", "--vocab-size", "300", "--steps", "2",
+                 "--out", str(run_dir)]) == 0  # fmt: skip
+    status, out, _ = run(["export", "--checkpoint", str(run_dir), "--out", str(exported)], capsys)
+    assert status == 0 and "in the GPT-2 layout" in out
+    assert {"config.json", "model.safetensors", "vocab.json", "merges.txt"} <= {
+        p.name for p in exported.iterdir()
+    }
+    argv = ["sample", "--prompt", "The ", "--max-new-tokens", "8", "--temperature", "0"]
+    from_hf = run([*argv, "--hf", str(exported)], capsys)[1]
+    assert from_hf == run([*argv, "--checkpoint", str(run_dir)], capsys)[1]
+
+
+def test_export_of_a_character_model_says_the_tokenizer_stays_behind(trained, tmp_path, capsys):
+    status, out, _ = run(["export", "--checkpoint", str(trained), "--out", str(tmp_path)], capsys)
+    assert status == 0 and "CharTokenizer has no GPT-2 file format" in out
+
+
+def test_embed_prints_embeddings_or_the_similarity_matrix(capsys):
+    model = str(FIXTURES / "bert_tiny")
+    status, out, _ = run(["embed", "--model", model, "a cat", "a dog", "the stadium"], capsys)
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert status == 0 and [r["sentence"] for r in rows] == ["a cat", "a dog", "the stadium"]
+    assert all(abs(np.linalg.norm(r["embedding"]) - 1) < 1e-4 for r in rows)
+    status, out, _ = run(["embed", "--model", model, "--similarity", "a cat", "a dog"], capsys)
+    matrix = np.array([line.split()[:2] for line in out.splitlines()], dtype=float)
+    np.testing.assert_allclose(np.diag(matrix), 1.0, atol=1e-4)
+    assert matrix[0, 1] == matrix[1, 0]
+
+
+def test_bad_hugging_face_directories_are_named(tmp_path, capsys):
+    bad(["embed", "--model", str(tmp_path), "x"], capsys, f"{tmp_path} has no config.json", 1)
+    bad(["sample", "--hf", str(tmp_path)], capsys, "has no config.json", status=1)
+    argparse_error(["sample", "--hf", "a", "--checkpoint", "b"], capsys,
+                   "argument --checkpoint: not allowed with argument --hf")  # fmt: skip
