@@ -147,7 +147,7 @@ MODEL_FLAGS = {
     "--n-layer": ("n_layer", positive_int, "transformer blocks"),
     "--n-head": ("n_head", positive_int, "attention heads per block"),
     "--n-embd": ("n_embd", positive_int, "channels (d_model); divisible by --n-head"),
-    "--ffn-hidden": ("ffn_hidden", positive_int, "FFN width (default 4 x n_embd)"),
+    "--ffn-hidden": ("ffn_hidden", positive_int, "FFN width (None: 4 x n_embd)"),
     "--dropout": ("dropout", dropout_rate, "dropout probability"),
     "--activation": ("activation", ACTIVATIONS, "FFN activation"),
     "--position": ("position", POSITIONS, "positional encoding"),
@@ -157,17 +157,26 @@ MODEL_FLAGS = {
     "--attention-summary": ("attention_summary", positive_int, "fixed: summary positions"),
     "--n-experts": ("n_experts", non_negative_int, "experts per MoE layer (0: plain FFN)"),
     "--moe-top-k": ("top_k", positive_int, "experts per token"),
-    "--capacity-factor": ("capacity_factor", positive_float, "tokens an expert may take"),
+    "--capacity-factor": (
+        "capacity_factor",
+        positive_float,
+        "how many tokens an expert may take (None: all)",
+    ),
+    "--aux-loss-weight": ("aux_loss_weight", non_negative_float, "MoE load-balancing loss"),
+    "--z-loss-weight": ("z_loss_weight", non_negative_float, "MoE router z-loss"),
     "--norm": ("norm", NORMS, "layer norm before (pre) or after (post) each sublayer"),
+    "--layer-norm-eps": ("layer_norm_eps", positive_float, "the layer norms' epsilon"),
+    "--bias": ("bias", bool, "biases in the linear layers (--no-bias: none)"),
+    "--tie-weights": ("tie_weights", bool, "LM head shares the token embedding"),
 }
 # flag -> (TrainConfig field, type, help)
 TRAIN_FLAGS = {
     "--steps": ("steps", positive_int, "optimizer steps (with --resume: the step to reach)"),
     "--batch-size": ("batch_size", positive_int, "sequences per step"),
     "--lr": ("lr", positive_float, "peak learning rate"),
-    "--min-lr": ("min_lr", non_negative_float, "learning rate at the end (default lr / 10)"),
+    "--min-lr": ("min_lr", non_negative_float, "learning rate at the end (None: lr / 10)"),
     "--warmup-steps": ("warmup_steps", non_negative_int, "linear warmup steps"),
-    "--lr-decay-steps": ("lr_decay_steps", positive_int, "cosine length (default: --steps)"),
+    "--lr-decay-steps": ("lr_decay_steps", positive_int, "cosine length (None: --steps)"),
     "--weight-decay": ("weight_decay", non_negative_float, "AdamW decay of the matrices"),
     "--beta1": ("beta1", dropout_rate, "AdamW's first-moment decay"),
     "--beta2": ("beta2", dropout_rate, "AdamW's second-moment decay"),
@@ -179,14 +188,16 @@ TRAIN_FLAGS = {
 
 
 def _add_settings(parser: argparse.ArgumentParser, flags: dict, defaults: dict, title: str) -> None:
+    """One flag per setting, stored as "<title>.<field>"; None when not given."""
     group = parser.add_argument_group(title)
     for flag, (field, kind, text) in flags.items():
-        shown = defaults.get(field)
-        text = f"{text} (default preset: {shown})" if shown is not None else text
+        options = {"dest": f"{title}.{field}", "help": f"{text} (default {defaults[field]})"}
         if isinstance(kind, tuple):
-            group.add_argument(flag, dest=f"{title}.{field}", choices=kind, help=text)
+            group.add_argument(flag, choices=kind, **options)
+        elif kind is bool:
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, **options)
         else:
-            group.add_argument(flag, dest=f"{title}.{field}", type=kind, help=text)
+            group.add_argument(flag, type=kind, metavar=field.upper(), **options)
 
 
 def _add_sampling(parser: argparse.ArgumentParser, length: int) -> None:
@@ -231,7 +242,7 @@ def build_parser() -> Parser:
     train = commands.add_parser(
         "train", help="train a GPT (default: the 'default' preset on the embedded corpus)",
         description="Train a GPT. A preset sets the model, the recipe and the tokenizer; "
-        "each flag below overrides one setting.",
+        "each flag below overrides one setting (the defaults shown are the default preset's).",
     )  # fmt: skip
     train.add_argument(
         "--preset",
@@ -262,8 +273,9 @@ def build_parser() -> Parser:
         help="tokenizer size (bpe: default 512; char: every character)",
     )
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
-    _add_settings(train, MODEL_FLAGS, PRESETS["default"]["model"], "model")
-    _add_settings(train, TRAIN_FLAGS, PRESETS["default"]["training"], "training")
+    model_defaults = {**GPTConfig().to_dict(), **PRESETS["default"]["model"]}
+    _add_settings(train, MODEL_FLAGS, model_defaults, "model")
+    _add_settings(train, TRAIN_FLAGS, {**TrainConfig().to_dict(), **_DEFAULT_TRAINING}, "training")
     _add_sampling(train, length=300)
 
     sample = commands.add_parser("sample", help="write text with a trained model")

@@ -208,11 +208,12 @@ def test_the_command_line_never_shows_a_traceback():
 def test_help_explains_every_flag_with_its_default(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--help"])
-    out = capsys.readouterr().out
+    out = " ".join(capsys.readouterr().out.split())  # unwrapped
     for flag in ("--preset", "--steps", "--lr", "--n-layer", "--resume", "--init-from",
                  "--top-p", "--temperature"):  # fmt: skip
         assert flag in out
-    assert "(default preset: 2500)" in out and "tiny: a few seconds" in out
+    assert "optimizer steps (with --resume: the step to reach) (default 2500)" in out
+    assert "tiny: a few seconds" in out and "--no-bias" in out
 
 
 # ------------------------------------------------------------------ Hugging Face layouts
