@@ -329,9 +329,12 @@ def given(args: argparse.Namespace, flags: dict, title: str) -> dict[str, Any]:
     return {field: value for field, value in values.items() if value is not None}
 
 
-def _flags_named(settings: dict[str, Any], flags: dict) -> str:
-    names = {field: flag for flag, (field, *_) in flags.items()}
-    return ", ".join(names[field] for field in settings)
+def _flags_given(args: argparse.Namespace, *names: str) -> list[str]:
+    """Which of the flags `names` (model and training flags included) were given."""
+    table = {flag: f"{title}.{field}" for title, flags in (("model", MODEL_FLAGS),
+             ("training", TRAIN_FLAGS)) for flag, (field, *_) in flags.items()}  # fmt: skip
+    return [n for n in names if getattr(args, table.get(n, n[2:].replace("-", "_"))) not in
+            (None, False)]  # fmt: skip
 
 
 def _checked(make: Any, **settings: Any) -> Any:
@@ -358,18 +361,20 @@ def plan_training(args: argparse.Namespace) -> dict[str, Any]:
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file, not a directory")
     if args.resume:
-        if args.init_from or args.data or args.tokenizer or args.vocab_size or model_settings:
-            changed = [f for f in ("--init-from", "--data", "--tokenizer", "--vocab-size")
-                       if getattr(args, f[2:].replace("-", "_"))]  # fmt: skip
-            changed += [_flags_named(model_settings, MODEL_FLAGS)] if model_settings else []
+        fixed = _flags_given(
+            args,
+            "--init-from",
+            "--data",
+            "--tokenizer",
+            "--vocab-size",
+            *MODEL_FLAGS,
+            *(flag for flag in TRAIN_FLAGS if flag != "--steps"),
+        )
+        if fixed:
             raise UsageError(
                 f"--resume continues the run in {out} as it was saved; it takes --steps but "
-                f"not {', '.join(changed)}"
+                f"not {', '.join(fixed)}"
             )
-        extra = set(train_settings) - {"steps"}
-        if extra:
-            named = _flags_named(dict.fromkeys(extra), TRAIN_FLAGS)
-            raise UsageError(f"--resume takes --steps only, not {named}")
         if not (out / CHECKPOINT_FILE).is_file():
             raise UsageError(f"--resume: {out} holds no run to continue (no {CHECKPOINT_FILE})")
         checkpoint = _checkpoint(out)
@@ -389,13 +394,11 @@ def plan_training(args: argparse.Namespace) -> dict[str, Any]:
     train_config = _checked(TrainConfig, **{**preset["training"], **train_settings})
     text = load_corpus(args.data)  # a bad file is a ValueError naming it
     if args.init_from:
-        if model_settings or args.tokenizer or args.vocab_size:
+        fixed = _flags_given(args, "--tokenizer", "--vocab-size", *MODEL_FLAGS)
+        if fixed:
             raise UsageError(
-                "--init-from keeps the checkpoint's model and tokenizer; drop "
-                + ", ".join([_flags_named(model_settings, MODEL_FLAGS)] * bool(model_settings)
-                            + ["--tokenizer"] * bool(args.tokenizer)
-                            + ["--vocab-size"] * bool(args.vocab_size))
-            )  # fmt: skip
+                f"--init-from keeps the checkpoint's model and tokenizer; drop {', '.join(fixed)}"
+            )
         checkpoint = _checkpoint(args.init_from)
         if checkpoint.kind != "gpt" or checkpoint.tokenizer is None:
             raise UsageError(f"{args.init_from} does not hold a GPT with its tokenizer")

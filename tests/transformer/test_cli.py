@@ -256,3 +256,24 @@ def test_bad_hugging_face_directories_are_named(tmp_path, capsys):
     bad(["sample", "--hf", str(tmp_path)], capsys, "has no config.json", status=1)
     argparse_error(["sample", "--hf", "a", "--checkpoint", "b"], capsys,
                    "argument --checkpoint: not allowed with argument --hf")  # fmt: skip
+
+
+def test_init_from_refuses_settings_that_would_change_the_model(trained, tmp_path, capsys):
+    bad(
+        [
+            "train",
+            *FAST,
+            "--init-from",
+            str(trained),
+            "--n-layer",
+            "3",
+            "--tokenizer",
+            "bpe",
+            "--out",
+            str(tmp_path / "x"),
+        ],
+        capsys,
+        "--init-from keeps the checkpoint's model and tokenizer; drop --tokenizer, --n-layer",
+    )
+    bad(["train", "--out", str(trained), "--resume", "--steps", "9", "--lr", "0.1"], capsys,
+        "it takes --steps but not --lr")  # fmt: skip
