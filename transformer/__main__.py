@@ -2,11 +2,14 @@
 
     python -m transformer train                          # the default preset, about 3 minutes
     python -m transformer train --preset tiny --out runs/tiny
+    python -m transformer train --model lstm --hidden-size 256 --out runs/lstm
     python -m transformer train --out runs/default --resume --steps 4000
     python -m transformer train --init-from runs/default --data my.txt --out runs/mine
     python -m transformer sample --checkpoint runs/default --prompt "The " --top-p 0.9
     python -m transformer eval --checkpoint runs/default
 
+--model rnn, lstm, gru or cnn trains a model from before transformers (transformer.baselines)
+instead of the GPT, with the same data, recipe, checkpoints, sampling and evaluation.
 Every argument is checked before any work starts; a problem is one line on stderr and a
 non-zero exit status.
 """
@@ -24,7 +27,14 @@ from typing import Any
 import numpy as np
 
 from minigrad import no_grad
-from transformer.checkpoint import CHECKPOINT_FILE, Checkpoint, describe, load_checkpoint
+from minigrad.nn import Module
+from transformer.checkpoint import (
+    CHECKPOINT_FILE,
+    MODEL_KINDS,
+    Checkpoint,
+    describe,
+    load_checkpoint,
+)
 from transformer.data import (
     TOKENIZERS,
     LanguageModelTask,
@@ -36,7 +46,7 @@ from transformer.data import (
 )
 from transformer.feedforward import ACTIVATIONS
 from transformer.generation import generate
-from transformer.models import ATTENTION_PATTERNS, GPT, NORMS, POSITIONS, GPTConfig
+from transformer.models import ATTENTION_PATTERNS, NORMS, POSITIONS, GPTConfig
 from transformer.train import (
     PLOT_FILE,
     TrainConfig,
@@ -46,6 +56,7 @@ from transformer.train import (
 )
 
 PROG = "python -m transformer"
+LANGUAGE_MODELS = ("gpt", "rnn", "lstm", "gru", "cnn")  # the kinds that continue a text
 
 
 class UsageError(Exception):
@@ -135,12 +146,15 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-# flag -> (GPTConfig field, type, help). Their defaults come from the preset.
+# flag -> (model config field, type, help). Their defaults come from the preset.
 MODEL_FLAGS = {
     "--block-size": ("block_size", positive_int, "longest context, in tokens"),
-    "--n-layer": ("n_layer", positive_int, "transformer blocks"),
+    "--n-layer": ("n_layer", positive_int, "transformer, convolution or recurrent layers"),
     "--n-head": ("n_head", positive_int, "attention heads per block"),
     "--n-embd": ("n_embd", positive_int, "channels (d_model); divisible by --n-head"),
+    "--hidden-size": ("hidden_size", positive_int, "rnn, lstm, gru: the state's width"),
+    "--kernel-size": ("kernel_size", positive_int, "cnn: taps of each convolution"),
+    "--dilation-base": ("dilation_base", positive_int, "cnn: layer l's dilation is this ** l"),
     "--ffn-hidden": ("ffn_hidden", positive_int, "FFN width (default 4 x n_embd)"),
     "--dropout": ("dropout", dropout_rate, "dropout probability"),
     "--activation": ("activation", ACTIVATIONS, "FFN activation"),
@@ -228,6 +242,12 @@ def build_parser() -> Parser:
         "each flag below overrides one setting.",
     )  # fmt: skip
     train.add_argument(
+        "--model",
+        choices=LANGUAGE_MODELS,
+        help="gpt (default), or a model from before transformers: rnn, lstm, gru, cnn (the "
+        "preset's block size, layers, width and dropout carry over)",
+    )
+    train.add_argument(
         "--preset",
         choices=PRESETS,
         default="default",
@@ -311,10 +331,10 @@ def plan_training(args: argparse.Namespace) -> dict[str, Any]:
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file, not a directory")
     if args.resume:
-        if args.init_from or args.data or args.tokenizer or args.vocab_size or model_settings:
-            changed = [f for f in ("--init-from", "--data", "--tokenizer", "--vocab-size")
-                       if getattr(args, f[2:].replace("-", "_"))]  # fmt: skip
-            changed += [_flags_named(model_settings, MODEL_FLAGS)] if model_settings else []
+        changed = [f for f in ("--init-from", "--data", "--tokenizer", "--vocab-size", "--model")
+                   if getattr(args, f[2:].replace("-", "_"))]  # fmt: skip
+        changed += [_flags_named(model_settings, MODEL_FLAGS)] if model_settings else []
+        if changed:
             raise UsageError(
                 f"--resume continues the run in {out} as it was saved; it takes --steps but "
                 f"not {', '.join(changed)}"
@@ -339,30 +359,48 @@ def plan_training(args: argparse.Namespace) -> dict[str, Any]:
         raise UsageError(
             f"{out} already holds a run: continue it with --resume, or choose another --out"
         )
+    kind = args.model or "gpt"
+    model_config = None if args.init_from else _model_config(kind, preset["model"], model_settings)
     train_config = _checked(TrainConfig, **{**preset["training"], **train_settings})
     text = load_corpus(args.data)  # a bad file is a ValueError naming it
     if args.init_from:
-        if model_settings or args.tokenizer or args.vocab_size:
+        if model_settings or args.tokenizer or args.vocab_size or args.model:
             raise UsageError(
                 "--init-from keeps the checkpoint's model and tokenizer; drop "
-                + ", ".join([_flags_named(model_settings, MODEL_FLAGS)] * bool(model_settings)
+                + ", ".join(["--model"] * bool(args.model)
+                            + [_flags_named(model_settings, MODEL_FLAGS)] * bool(model_settings)
                             + ["--tokenizer"] * bool(args.tokenizer)
                             + ["--vocab-size"] * bool(args.vocab_size))
             )  # fmt: skip
         checkpoint = _checkpoint(args.init_from)
-        if checkpoint.kind != "gpt" or checkpoint.tokenizer is None:
-            raise UsageError(f"{args.init_from} does not hold a GPT with its tokenizer")
+        if checkpoint.kind not in LANGUAGE_MODELS or checkpoint.tokenizer is None:
+            raise UsageError(f"{args.init_from} does not hold a language model with its tokenizer")
         return {"resume": False, "out": out, "text": text, "train_config": train_config,
                 "checkpoint": checkpoint}  # fmt: skip
-    settings = {**preset["model"], **model_settings}
-    model_config = _checked(GPTConfig, vocab_size=256, **settings)  # vocab size comes later
     tokenizer = args.tokenizer or preset["tokenizer"]
     vocab_size = args.vocab_size or preset.get("vocab_size")
     if tokenizer == "bpe" and vocab_size is not None and vocab_size < 256:
         raise UsageError(f"--vocab-size {vocab_size} is too small for byte-level BPE (256 or more)")
     return {"resume": False, "out": out, "text": text, "train_config": train_config,
-            "model_config": model_config, "tokenizer": tokenizer, "vocab_size": vocab_size,
+            "kind": kind, "model_config": model_config, "tokenizer": tokenizer,
+            "vocab_size": vocab_size,
             "data": None if args.data is None else str(args.data)}  # fmt: skip
+
+
+def _model_config(kind: str, preset: dict[str, Any], given: dict[str, Any]) -> Any:
+    """The config of a `kind` model from the preset's settings that it has and the flags
+    given; a flag it has no setting for is a usage error."""
+    config_class = MODEL_KINDS[kind][0]
+    fields = {f.name for f in dataclasses.fields(config_class)}
+    foreign = [field for field in given if field not in fields]
+    if foreign:
+        own = dict.fromkeys(field for field, *_ in MODEL_FLAGS.values() if field in fields)
+        raise UsageError(
+            f"{_flags_named(dict.fromkeys(foreign), MODEL_FLAGS)}: not a setting of --model "
+            f"{kind} (its settings: {_flags_named(own, MODEL_FLAGS)})"
+        )
+    settings = {k: v for k, v in {**preset, **given}.items() if k in fields}
+    return _checked(config_class, vocab_size=256, **settings)  # the vocabulary's size comes later
 
 
 def language_model_task(text: str, tokenizer: Any, block_size: int) -> LanguageModelTask:
@@ -393,13 +431,14 @@ def train_command(args: argparse.Namespace) -> None:
         else:
             tokenizer = train_tokenizer(text, plan["tokenizer"], plan["vocab_size"])
             config = dataclasses.replace(plan["model_config"], vocab_size=tokenizer.vocab_size)
-            model = GPT(config, rng=plan["train_config"].seed)
+            model = MODEL_KINDS[plan["kind"]][1](config, rng=plan["train_config"].seed)
         task = language_model_task(text, tokenizer, model.config.block_size)
         corpus = task.corpus
         print(f"corpus: {len(text):,} characters, {type(tokenizer).__name__} of "
               f"{tokenizer.vocab_size} tokens; {len(corpus.train):,} training and "
               f"{len(corpus.val):,} validation tokens")  # fmt: skip
-        print(f"model: GPT with {model.num_parameters():,} parameters ({_shape(model.config)})")
+        print(f"model: {type(model).__name__} with {model.num_parameters():,} parameters "
+              f"({_shape(model.config)})")  # fmt: skip
         trainer = Trainer(model, task, plan["train_config"], out, tokenizer, progress,
                           run_info={"data": plan.get("data")})  # fmt: skip
     cfg = trainer.config
@@ -424,7 +463,9 @@ def train_command(args: argparse.Namespace) -> None:
     print(f"\ncheckpoint: {trainer.out_dir}\nloss curve: {trainer.out_dir / PLOT_FILE}")
 
 
-def _shape(config: GPTConfig) -> str:
+def _shape(config: Any) -> str:
+    if not isinstance(config, GPTConfig):
+        return ", ".join(f"{k} {v}" for k, v in config.to_dict().items() if k != "vocab_size")
     parts = [f"{config.n_layer} layers", f"{config.n_head} heads", f"n_embd {config.n_embd}",
              f"context {config.block_size}", f"{config.position} positions"]  # fmt: skip
     if config.attention != "full":
@@ -444,7 +485,7 @@ def _keep_freed_memory() -> None:
 
 # ===================================================================== sample and eval
 def write_samples(
-    model: GPT, tokenizer: Any, prompt: str, args: argparse.Namespace, n: int
+    model: Module, tokenizer: Any, prompt: str, args: argparse.Namespace, n: int
 ) -> None:
     ids = tokenizer.encode(prompt)
     for i in range(n):
@@ -457,24 +498,24 @@ def write_samples(
         print(f"\n--- {header} ---\n{prompt}{tokenizer.decode(new)}")
 
 
-def _gpt_checkpoint(directory: Path) -> Checkpoint:
+def _language_model_checkpoint(directory: Path) -> Checkpoint:
     checkpoint = _checkpoint(directory)
-    if checkpoint.kind != "gpt":
-        raise UsageError(f"{directory} holds a {checkpoint.kind} model, not a GPT")
+    if checkpoint.kind not in LANGUAGE_MODELS:
+        raise UsageError(f"{directory} holds a {checkpoint.kind} model, not a language model")
     if checkpoint.tokenizer is None:
         raise UsageError(f"{directory} has no tokenizer.json: cannot turn text into tokens")
     return checkpoint
 
 
 def sample_command(args: argparse.Namespace) -> None:
-    checkpoint = _gpt_checkpoint(args.checkpoint)
+    checkpoint = _language_model_checkpoint(args.checkpoint)
     if not args.prompt:
         raise UsageError("--prompt is empty: give the model some text to continue")
     write_samples(checkpoint.model, checkpoint.tokenizer, args.prompt, args, args.num_samples)
 
 
 def eval_command(args: argparse.Namespace) -> None:
-    checkpoint = _gpt_checkpoint(args.checkpoint)
+    checkpoint = _language_model_checkpoint(args.checkpoint)
     if args.data is not None:
         text = read_text_file(args.data)
         ids = np.array(checkpoint.tokenizer.encode_ordinary(text))

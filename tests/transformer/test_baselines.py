@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from minigrad import gradcheck, no_grad, optim
+from transformer.__main__ import main
 from transformer.baselines import (
     ConvConfig,
     ConvLanguageModel,
@@ -21,6 +22,7 @@ from transformer.baselines import (
 from transformer.checkpoint import load_checkpoint, model_kind, save_checkpoint
 from transformer.generation import generate
 from transformer.models import GPTConfig
+from transformer.train import read_metrics
 
 TINY_RECURRENT = dict(vocab_size=7, block_size=6, n_embd=3, hidden_size=4, n_layer=2)
 TINY_CONV = dict(vocab_size=7, block_size=6, n_embd=4, n_layer=2, kernel_size=2)
@@ -248,3 +250,94 @@ def test_models_take_their_own_config():
         LSTMLanguageModel(ConvConfig())
     with pytest.raises(TypeError, match="ConvLanguageModel needs a ConvConfig, got GPTConfig"):
         ConvLanguageModel(GPTConfig())
+
+
+# ------------------------------------------------------------------ command line
+FAST = ["--preset", "tiny", "--no-progress", "--max-new-tokens", "12"]
+TINY_LSTM = ["--model", "lstm", "--hidden-size", "16"]
+
+
+def run(argv, capsys):
+    """main(argv) in this process: (exit status, stdout, stderr)."""
+    status = main(argv)
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+@pytest.fixture(scope="module")
+def lstm_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "lstm"
+    argv = ["train", *FAST, *TINY_LSTM, "--steps", "4", "--eval-interval", "2", "--out", str(out)]
+    assert main(argv) == 0
+    return out
+
+
+def test_train_an_lstm_from_the_command_line(lstm_run):
+    checkpoint = load_checkpoint(lstm_run)
+    assert checkpoint.kind == "lstm" and checkpoint.step == 4
+    assert checkpoint.model.config.hidden_size == 16 and checkpoint.model.config.block_size == 32
+    assert [row["step"] for row in read_metrics(lstm_run)] == [1, 2, 3, 4]
+
+
+def test_sample_from_an_lstm_with_and_without_its_state(lstm_run, capsys):
+    argv = ["sample", "--checkpoint", str(lstm_run), "--prompt", "Th", "--max-new-tokens", "40",
+            "--temperature", "0"]  # fmt: skip
+    status, out, _ = run(argv, capsys)
+    assert status == 0 and out.startswith("\n--- sample ---\nTh") and len(out) > 40
+    assert run([*argv, "--no-cache"], capsys)[1] == out
+
+
+def test_eval_an_lstm(lstm_run, capsys):
+    status, out, _ = run(["eval", "--checkpoint", str(lstm_run), "--batch-size", "512"], capsys)
+    assert status == 0 and out.startswith("lstm with")
+    loss = float(out.split("validation loss ")[1].split()[0])
+    assert float(out.split("perplexity ")[1].split()[0]) == pytest.approx(np.exp(loss), rel=1e-3)
+    assert "46,504 tokens predicted" in out
+
+
+def test_an_lstm_run_resumes_to_the_losses_and_weights_of_an_uninterrupted_one(tmp_path, capsys):
+    straight, halves = str(tmp_path / "straight"), str(tmp_path / "halves")
+    common = [*FAST, *TINY_LSTM, "--n-layer", "2", "--dropout", "0.1", "--eval-interval", "2",
+              "--warmup-steps", "1"]  # fmt: skip
+    assert run(["train", *common, "--steps", "4", "--out", straight], capsys)[0] == 0
+    assert run(["train", *common, "--steps", "2", "--lr-decay-steps", "4", "--out", halves],
+               capsys)[0] == 0  # fmt: skip
+    resume = ["train", "--out", halves, "--resume", "--steps", "4", "--no-progress"]
+    assert run([*resume, "--max-new-tokens", "1"], capsys)[0] == 0
+    assert [r["loss"] for r in read_metrics(straight)] == [r["loss"] for r in read_metrics(halves)]
+    a, b = load_checkpoint(straight).model, load_checkpoint(halves).model
+    for (name, p), q in zip(a.named_parameters(), b.parameters()):
+        np.testing.assert_array_equal(p.data, q.data, err_msg=name)
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--model", "lstm", "--n-head", "2"], "--n-head: not a setting of --model lstm (its "
+         "settings: --block-size, --n-layer, --n-embd, --hidden-size, --dropout)"),
+        (["--model", "cnn", "--hidden-size", "8"], "--hidden-size: not a setting of --model cnn"),
+        (["--model", "rnn", "--kernel-size", "3", "--position", "rope"],
+         "--kernel-size, --position: not a setting of --model rnn"),
+        (["--dilation-base", "2"], "--dilation-base: not a setting of --model gpt"),
+        (["--model", "gru", "--dropout", "0.5", "--hidden-size", "8", "--resume"],
+         "it takes --steps but not --model, --hidden-size, --dropout"),
+        (["--model", "lstm", "--init-from", "nowhere"], "--init-from keeps the checkpoint's "
+         "model and tokenizer; drop --model"),
+    ],
+)  # fmt: skip
+def test_flags_that_do_not_apply_to_the_model_are_refused_in_one_line(extra, message, tmp_path,
+                                                                      capsys):  # fmt: skip
+    out = tmp_path / "run"
+    status, stdout, err = run(["train", *FAST, "--out", str(out), *extra], capsys)
+    assert status == 2 and message in err and not stdout
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_an_unknown_model_is_an_argument_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--model", "transformer-xl"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --model: invalid choice: 'transformer-xl'" in err
+    assert len(err.strip().splitlines()) == 1
