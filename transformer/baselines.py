@@ -16,8 +16,9 @@ Read top to bottom:
    computed at once, but each sees only its last `receptive_field` tokens; doubling the
    dilation at each layer makes that window grow exponentially with depth.
 
-Layers start as PyTorch's do (minigrad.nn's defaults), and `Model(config, rng=seed)` always
-builds the same weights. `block_size` is the length of the training windows and the
+Layers start as PyTorch's do (minigrad.nn's defaults), but for the head, which starts as
+GPT's does (normal(0, 0.02), bias 0) so that the first predictions are near uniform (a loss
+of ln vocab_size). `Model(config, rng=seed)` always builds the same weights. `block_size` is the length of the training windows and the
 context generation keeps; the models themselves read a sequence of any length.
 """
 
@@ -51,6 +52,14 @@ def next_token_loss(logits: Tensor, targets: Any) -> Tensor:
     """Mean cross-entropy of logits (B, T, V) against targets (B, T), -1 left out (as GPT)."""
     targets = check_targets(targets, logits.shape[:2], logits.shape[2])
     return F.cross_entropy(logits, targets, ignore_index=IGNORE_INDEX)
+
+
+def small_head(head: Linear, rng: np.random.Generator) -> Linear:
+    """`head` with weights ~ N(0, 0.02^2) and bias 0: logits start near 0, probabilities near
+    uniform, whatever the scale of the hidden states."""
+    head.weight.data[...] = rng.normal(0.0, 0.02, head.weight.shape)
+    head.bias.data[...] = 0
+    return head
 
 
 def _check_dropout(config: Any) -> None:
@@ -110,7 +119,7 @@ class RecurrentLanguageModel(Module):
         self.recurrent = self.cell(C, H, config.n_layer, batch_first=True,
                                    dropout=config.dropout, rng=rng, dtype=dtype)  # fmt: skip
         self.ln_final = LayerNorm(H, dtype=dtype)
-        self.lm_head = Linear(H, V, rng=rng, dtype=dtype)
+        self.lm_head = small_head(Linear(H, V, rng=rng, dtype=dtype), rng)
 
     def hidden_states(self, idx: Any, state: Any = None) -> tuple[Tensor, Any]:
         """(B, T) ids and the state after earlier tokens (zeros if None) -> the normalised
@@ -231,7 +240,7 @@ class ConvLanguageModel(Module):
             for dilation in config.dilations
         )
         self.ln_final = LayerNorm(C, dtype=dtype)
-        self.lm_head = Linear(C, V, rng=rng, dtype=dtype)
+        self.lm_head = small_head(Linear(C, V, rng=rng, dtype=dtype), rng)
 
     def hidden_states(self, idx: Any) -> Tensor:
         """The last block's output, normalised:  (B, T) -> (B, T, C)."""
