@@ -16,10 +16,11 @@ Read top to bottom:
    computed at once, but each sees only its last `receptive_field` tokens; doubling the
    dilation at each layer makes that window grow exponentially with depth.
 
-Layers start as PyTorch's do (minigrad.nn's defaults), but for the head, which starts as
+Layers start as PyTorch's do (minigrad.nn's defaults) except the head, which starts as
 GPT's does (normal(0, 0.02), bias 0) so that the first predictions are near uniform (a loss
-of ln vocab_size). `Model(config, rng=seed)` always builds the same weights. `block_size` is the length of the training windows and the
-context generation keeps; the models themselves read a sequence of any length.
+of ln vocab_size). `Model(config, rng=seed)` always builds the same weights. `block_size`
+is the length of the training windows and the context generation keeps; the models
+themselves read a sequence of any length.
 """
 
 from __future__ import annotations
