@@ -45,6 +45,7 @@ from transformer.data import (
     train_tokenizer,
 )
 from transformer.feedforward import ACTIVATIONS
+from transformer.generation import LANGUAGE_MODELS as LANGUAGE_MODEL_CLASSES
 from transformer.generation import generate
 from transformer.models import ATTENTION_PATTERNS, NORMS, POSITIONS, GPTConfig
 from transformer.train import (
@@ -56,7 +57,9 @@ from transformer.train import (
 )
 
 PROG = "python -m transformer"
-LANGUAGE_MODELS = ("gpt", "rnn", "lstm", "gru", "cnn")  # the kinds that continue a text
+# the checkpoint kinds that continue a text: gpt, rnn, lstm, gru, cnn
+LANGUAGE_MODELS = tuple(kind for kind, (_, model) in MODEL_KINDS.items()
+                        if issubclass(model, LANGUAGE_MODEL_CLASSES))  # fmt: skip
 
 
 class UsageError(Exception):
