@@ -48,6 +48,7 @@ def test_logits_have_shape_batch_time_vocabulary_and_loss_is_none_without_target
     assert logits.shape == (3, 5, 7) and logits.dtype == np.float32 and loss is None
     logits, loss = model(random_ids((2, 9), 7), random_ids((2, 9), 7, seed=1))
     assert logits.shape == (2, 9, 7) and loss.shape == ()  # longer than block_size: any length
+    assert build(kind, dtype=np.float64)(random_ids((1, 2), 7))[0].dtype == np.float64
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -80,7 +81,7 @@ def test_targets_of_minus_one_are_left_out_of_the_loss(kind):
     idx, targets = random_ids((2, 5), 7, seed=2), random_ids((2, 5), 7, seed=3)
     masked = targets.copy()
     masked[:, :2] = -1
-    _, full = model(idx[:, :], targets)
+    _, full = model(idx, targets)
     logits, loss = model(idx, masked)
     log_probs = logits.data - np.log(np.exp(logits.data).sum(-1, keepdims=True))
     picked = np.take_along_axis(log_probs[:, 2:], targets[:, 2:, None], axis=-1)
