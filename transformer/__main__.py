@@ -28,6 +28,7 @@ import numpy as np
 
 from minigrad import no_grad
 from minigrad.nn import Module
+from transformer.baselines import ConvConfig, RecurrentConfig
 from transformer.checkpoint import (
     CHECKPOINT_FILE,
     MODEL_KINDS,
@@ -155,9 +156,21 @@ MODEL_FLAGS = {
     "--n-layer": ("n_layer", positive_int, "transformer, convolution or recurrent layers"),
     "--n-head": ("n_head", positive_int, "attention heads per block"),
     "--n-embd": ("n_embd", positive_int, "channels (d_model); divisible by --n-head"),
-    "--hidden-size": ("hidden_size", positive_int, "rnn, lstm, gru: the state's width"),
-    "--kernel-size": ("kernel_size", positive_int, "cnn: taps of each convolution"),
-    "--dilation-base": ("dilation_base", positive_int, "cnn: layer l's dilation is this ** l"),
+    "--hidden-size": (
+        "hidden_size",
+        positive_int,
+        f"rnn, lstm, gru: the state's width (default {RecurrentConfig.hidden_size})",
+    ),
+    "--kernel-size": (
+        "kernel_size",
+        positive_int,
+        f"cnn: taps of each convolution (default {ConvConfig.kernel_size})",
+    ),
+    "--dilation-base": (
+        "dilation_base",
+        positive_int,
+        f"cnn: layer l's dilation is this ** l (default {ConvConfig.dilation_base})",
+    ),
     "--ffn-hidden": ("ffn_hidden", positive_int, "FFN width (default 4 x n_embd)"),
     "--dropout": ("dropout", dropout_rate, "dropout probability"),
     "--activation": ("activation", ACTIVATIONS, "FFN activation"),
@@ -236,11 +249,12 @@ def _add_sampling(parser: argparse.ArgumentParser, length: int) -> None:
 def build_parser() -> Parser:
     parser = Parser(prog=PROG, description=__doc__.splitlines()[0],
                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                    epilog="\n".join(__doc__.splitlines()[2:9]))  # fmt: skip
+                    epilog="\n".join(__doc__.splitlines()[2:10]))  # fmt: skip
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     train = commands.add_parser(
-        "train", help="train a GPT (default: the 'default' preset on the embedded corpus)",
+        "train", help="train a GPT or, with --model, an RNN, LSTM, GRU or CNN (default: the "
+        "'default' preset on the embedded corpus)",
         description="Train a GPT. A preset sets the model, the recipe and the tokenizer; "
         "each flag below overrides one setting.",
     )  # fmt: skip

@@ -342,3 +342,15 @@ def test_an_unknown_model_is_an_argument_error(capsys):
     err = capsys.readouterr().err
     assert "argument --model: invalid choice: 'transformer-xl'" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_help_names_the_models_and_their_flags_with_defaults(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--model {gpt,rnn,lstm,gru,cnn}" in out
+    assert "the state's width (default 128)" in out
+    assert "taps of each convolution (default 3)" in out
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "train --model lstm" in capsys.readouterr().out
