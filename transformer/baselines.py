@@ -49,6 +49,7 @@ from minigrad.nn import (
 from transformer.models import IGNORE_INDEX, _Config, check_ids, check_targets
 
 
+# ===================================================================== shared pieces
 def next_token_loss(logits: Tensor, targets: Any) -> Tensor:
     """Mean cross-entropy of logits (B, T, V) against targets (B, T), -1 left out (as GPT)."""
     targets = check_targets(targets, logits.shape[:2], logits.shape[2])
