@@ -73,12 +73,13 @@ def conv1d(
     n_out = windows.shape[2]
     columns = (
         windows.reshape(batch, groups, c_group, n_out, size)
-        .transpose(0, 1, 3, 2, 4)
-        .reshape(batch, groups, n_out, c_group * size)
-    )  # (B, groups, L_out, C_in / groups * K): im2col, one row per window
+        .transpose(1, 0, 3, 2, 4)
+        .reshape(groups, batch * n_out, c_group * size)
+    )  # (groups, B * L_out, C_in / groups * K): im2col, one row per window of every sequence
     kernels = weight.reshape(groups, c_out // groups, c_group * size).transpose(0, 2, 1)
-    y = columns @ kernels  # (B, groups, L_out, C_out / groups)
-    y = y.transpose(0, 1, 3, 2).reshape(batch, c_out, n_out)  # (B, C_out, L_out)
+    y = columns @ kernels  # (groups, B * L_out, C_out / groups): one product per group
+    y = y.reshape(groups, batch, n_out, c_out // groups).transpose(1, 0, 3, 2)
+    y = y.reshape(batch, c_out, n_out)  # (B, C_out, L_out)
     return y if bias is None else y + bias.reshape(c_out, 1)
 
 

@@ -3,7 +3,8 @@
 Read in this order: `attention` (from a weighted average to multi-head attention),
 `positional` (sinusoidal, learned, rotary), `feedforward` (FFN and mixture of experts),
 `blocks` (encoder and decoder blocks, pre-LN and post-LN), `models` (GPT, a BERT-shaped
-encoder, an encoder-decoder).
+encoder, an encoder-decoder). `baselines` holds what came before: RNN, LSTM, GRU and causal
+convolutional language models with the GPT's interface.
 """
 
 from transformer.attention import (
@@ -20,6 +21,14 @@ from transformer.attention import (
     scaled_dot_product_attention,
     sliding_window_mask,
     strided_mask,
+)
+from transformer.baselines import (
+    ConvConfig,
+    ConvLanguageModel,
+    GRULanguageModel,
+    LSTMLanguageModel,
+    RecurrentConfig,
+    RNNLanguageModel,
 )
 from transformer.blocks import DecoderBlock, EncoderBlock
 from transformer.feedforward import FeedForward, MoE
@@ -43,6 +52,12 @@ from transformer.positional import (
 )
 
 __all__ = [
+    "ConvConfig",
+    "ConvLanguageModel",
+    "GRULanguageModel",
+    "LSTMLanguageModel",
+    "RNNLanguageModel",
+    "RecurrentConfig",
     "DecoderBlock",
     "EncoderBlock",
     "EncoderConfig",

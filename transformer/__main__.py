@@ -2,6 +2,7 @@
 
     python -m transformer train                          # the default preset, about 3 minutes
     python -m transformer train --preset tiny --out runs/tiny
+    python -m transformer train --model lstm --hidden-size 256 --out runs/lstm
     python -m transformer train --out runs/default --resume --steps 4000
     python -m transformer train --init-from runs/default --data my.txt --out runs/mine
     python -m transformer sample --checkpoint runs/default --prompt "The " --top-p 0.9
@@ -10,6 +11,8 @@
     python -m transformer sample --hf exported --prompt "The "
     python -m transformer embed --model all-MiniLM-L6-v2 --similarity "A cat." "A dog."
 
+--model rnn, lstm, gru or cnn trains a model from before transformers (transformer.baselines)
+instead of the GPT, with the same data, recipe, checkpoints, sampling and evaluation.
 Every argument is checked before any work starts; a problem is one line on stderr and a
 non-zero exit status.
 """
@@ -28,8 +31,16 @@ from typing import Any
 import numpy as np
 
 from minigrad import no_grad
+from minigrad.nn import Module
 from tokenizers import BPETokenizer
-from transformer.checkpoint import CHECKPOINT_FILE, Checkpoint, describe, load_checkpoint
+from transformer.baselines import ConvConfig, RecurrentConfig
+from transformer.checkpoint import (
+    CHECKPOINT_FILE,
+    MODEL_KINDS,
+    Checkpoint,
+    describe,
+    load_checkpoint,
+)
 from transformer.data import (
     TOKENIZERS,
     LanguageModelTask,
@@ -40,8 +51,9 @@ from transformer.data import (
     train_tokenizer,
 )
 from transformer.feedforward import ACTIVATIONS
+from transformer.generation import LANGUAGE_MODELS as LANGUAGE_MODEL_CLASSES
 from transformer.generation import generate
-from transformer.models import ATTENTION_PATTERNS, GPT, NORMS, POSITIONS, GPTConfig
+from transformer.models import ATTENTION_PATTERNS, NORMS, POSITIONS, GPTConfig
 from transformer.pretrained import export_gpt2, load_bert, load_gpt2, load_gpt2_tokenizer
 from transformer.train import (
     PLOT_FILE,
@@ -52,6 +64,9 @@ from transformer.train import (
 )
 
 PROG = "python -m transformer"
+# the checkpoint kinds that continue a text: gpt, rnn, lstm, gru, cnn
+LANGUAGE_MODELS = tuple(kind for kind, (_, model) in MODEL_KINDS.items()
+                        if issubclass(model, LANGUAGE_MODEL_CLASSES))  # fmt: skip
 
 
 class UsageError(Exception):
@@ -141,12 +156,27 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-# flag -> (GPTConfig field, type, help). Their defaults come from the preset.
+# flag -> (model config field, type, help). Their defaults come from the preset.
 MODEL_FLAGS = {
     "--block-size": ("block_size", positive_int, "longest context, in tokens"),
-    "--n-layer": ("n_layer", positive_int, "transformer blocks"),
+    "--n-layer": ("n_layer", positive_int, "transformer, convolution or recurrent layers"),
     "--n-head": ("n_head", positive_int, "attention heads per block"),
     "--n-embd": ("n_embd", positive_int, "channels (d_model); divisible by --n-head"),
+    "--hidden-size": (
+        "hidden_size",
+        positive_int,
+        f"rnn, lstm, gru: the state's width (default {RecurrentConfig.hidden_size})",
+    ),
+    "--kernel-size": (
+        "kernel_size",
+        positive_int,
+        f"cnn: taps of each convolution (default {ConvConfig.kernel_size})",
+    ),
+    "--dilation-base": (
+        "dilation_base",
+        positive_int,
+        f"cnn: layer l's dilation is this ** l (default {ConvConfig.dilation_base})",
+    ),
     "--ffn-hidden": ("ffn_hidden", positive_int, "FFN width (None: 4 x n_embd)"),
     "--dropout": ("dropout", dropout_rate, "dropout probability"),
     "--activation": ("activation", ACTIVATIONS, "FFN activation"),
@@ -191,7 +221,8 @@ def _add_settings(parser: argparse.ArgumentParser, flags: dict, defaults: dict, 
     """One flag per setting, stored as "<title>.<field>"; None when not given."""
     group = parser.add_argument_group(title)
     for flag, (field, kind, text) in flags.items():
-        options = {"dest": f"{title}.{field}", "help": f"{text} (default {defaults[field]})"}
+        shown = f"{text} (default {defaults[field]})" if field in defaults else text
+        options = {"dest": f"{title}.{field}", "help": shown}
         if isinstance(kind, tuple):
             group.add_argument(flag, choices=kind, **options)
         elif kind is bool:
@@ -236,14 +267,21 @@ def _add_sampling(parser: argparse.ArgumentParser, length: int) -> None:
 def build_parser() -> Parser:
     parser = Parser(prog=PROG, description=__doc__.splitlines()[0],
                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                    epilog="\n".join(__doc__.splitlines()[2:12]))  # fmt: skip
+                    epilog="\n".join(__doc__.splitlines()[2:13]))  # fmt: skip
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     train = commands.add_parser(
-        "train", help="train a GPT (default: the 'default' preset on the embedded corpus)",
+        "train", help="train a GPT or, with --model, an RNN, LSTM, GRU or CNN (default: the "
+        "'default' preset on the embedded corpus)",
         description="Train a GPT. A preset sets the model, the recipe and the tokenizer; "
         "each flag below overrides one setting (the defaults shown are the default preset's).",
     )  # fmt: skip
+    train.add_argument(
+        "--model",
+        choices=LANGUAGE_MODELS,
+        help="gpt (default), or a model from before transformers: rnn, lstm, gru, cnn (the "
+        "preset's block size, layers, width and dropout carry over)",
+    )
     train.add_argument(
         "--preset",
         choices=PRESETS,
@@ -361,15 +399,9 @@ def plan_training(args: argparse.Namespace) -> dict[str, Any]:
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file, not a directory")
     if args.resume:
-        fixed = _flags_given(
-            args,
-            "--init-from",
-            "--data",
-            "--tokenizer",
-            "--vocab-size",
-            *MODEL_FLAGS,
-            *(flag for flag in TRAIN_FLAGS if flag != "--steps"),
-        )
+        fixed = _flags_given(args, "--init-from", "--data", "--tokenizer", "--vocab-size",
+                             "--model", *MODEL_FLAGS,
+                             *(flag for flag in TRAIN_FLAGS if flag != "--steps"))  # fmt: skip
         if fixed:
             raise UsageError(
                 f"--resume continues the run in {out} as it was saved; it takes --steps but "
@@ -391,28 +423,46 @@ def plan_training(args: argparse.Namespace) -> dict[str, Any]:
         raise UsageError(
             f"{out} already holds a run: continue it with --resume, or choose another --out"
         )
+    kind = args.model or "gpt"
+    model_config = None if args.init_from else _model_config(kind, preset["model"], model_settings)
     train_config = _checked(TrainConfig, **{**preset["training"], **train_settings})
     text = load_corpus(args.data)  # a bad file is a ValueError naming it
     if args.init_from:
-        fixed = _flags_given(args, "--tokenizer", "--vocab-size", *MODEL_FLAGS)
+        fixed = _flags_given(args, "--model", "--tokenizer", "--vocab-size", *MODEL_FLAGS)
         if fixed:
             raise UsageError(
                 f"--init-from keeps the checkpoint's model and tokenizer; drop {', '.join(fixed)}"
             )
         checkpoint = _checkpoint(args.init_from)
-        if checkpoint.kind != "gpt" or checkpoint.tokenizer is None:
-            raise UsageError(f"{args.init_from} does not hold a GPT with its tokenizer")
+        if checkpoint.kind not in LANGUAGE_MODELS or checkpoint.tokenizer is None:
+            raise UsageError(f"{args.init_from} does not hold a language model with its tokenizer")
         return {"resume": False, "out": out, "text": text, "train_config": train_config,
                 "checkpoint": checkpoint}  # fmt: skip
-    settings = {**preset["model"], **model_settings}
-    model_config = _checked(GPTConfig, vocab_size=256, **settings)  # vocab size comes later
     tokenizer = args.tokenizer or preset["tokenizer"]
     vocab_size = args.vocab_size or preset.get("vocab_size")
     if tokenizer == "bpe" and vocab_size is not None and vocab_size < 256:
         raise UsageError(f"--vocab-size {vocab_size} is too small for byte-level BPE (256 or more)")
     return {"resume": False, "out": out, "text": text, "train_config": train_config,
-            "model_config": model_config, "tokenizer": tokenizer, "vocab_size": vocab_size,
+            "kind": kind, "model_config": model_config, "tokenizer": tokenizer,
+            "vocab_size": vocab_size,
             "data": None if args.data is None else str(args.data)}  # fmt: skip
+
+
+def _model_config(kind: str, preset: dict[str, Any], given: dict[str, Any]) -> Any:
+    """The config of a `kind` model from the preset's settings that it has and the flags
+    given; a flag it has no setting for is a usage error."""
+    config_class = MODEL_KINDS[kind][0]
+    fields = {f.name for f in dataclasses.fields(config_class)}
+    foreign = [flag for flag, (field, *_) in MODEL_FLAGS.items() if field in given
+               and field not in fields]  # fmt: skip
+    if foreign:
+        own = [flag for flag, (field, *_) in MODEL_FLAGS.items() if field in fields]
+        raise UsageError(
+            f"{', '.join(foreign)}: not a setting of --model {kind} (its settings: "
+            f"{', '.join(own)})"
+        )
+    settings = {k: v for k, v in {**preset, **given}.items() if k in fields}
+    return _checked(config_class, vocab_size=256, **settings)  # the vocabulary's size comes later
 
 
 def language_model_task(text: str, tokenizer: Any, block_size: int) -> LanguageModelTask:
@@ -443,13 +493,14 @@ def train_command(args: argparse.Namespace) -> None:
         else:
             tokenizer = train_tokenizer(text, plan["tokenizer"], plan["vocab_size"])
             config = dataclasses.replace(plan["model_config"], vocab_size=tokenizer.vocab_size)
-            model = GPT(config, rng=plan["train_config"].seed)
+            model = MODEL_KINDS[plan["kind"]][1](config, rng=plan["train_config"].seed)
         task = language_model_task(text, tokenizer, model.config.block_size)
         corpus = task.corpus
         print(f"corpus: {len(text):,} characters, {type(tokenizer).__name__} of "
               f"{tokenizer.vocab_size} tokens; {len(corpus.train):,} training and "
               f"{len(corpus.val):,} validation tokens")  # fmt: skip
-        print(f"model: GPT with {model.num_parameters():,} parameters ({_shape(model.config)})")
+        print(f"model: {type(model).__name__} with {model.num_parameters():,} parameters "
+              f"({_shape(model.config)})")  # fmt: skip
         trainer = Trainer(model, task, plan["train_config"], out, tokenizer, progress,
                           run_info={"data": plan.get("data")})  # fmt: skip
     cfg = trainer.config
@@ -474,7 +525,9 @@ def train_command(args: argparse.Namespace) -> None:
     print(f"\ncheckpoint: {trainer.out_dir}\nloss curve: {trainer.out_dir / PLOT_FILE}")
 
 
-def _shape(config: GPTConfig) -> str:
+def _shape(config: Any) -> str:
+    if not isinstance(config, GPTConfig):
+        return ", ".join(f"{k} {v}" for k, v in config.to_dict().items() if k != "vocab_size")
     parts = [f"{config.n_layer} layers", f"{config.n_head} heads", f"n_embd {config.n_embd}",
              f"context {config.block_size}", f"{config.position} positions"]  # fmt: skip
     if config.attention != "full":
@@ -494,7 +547,7 @@ def _keep_freed_memory() -> None:
 
 # ===================================================================== sample and eval
 def write_samples(
-    model: GPT, tokenizer: Any, prompt: str, args: argparse.Namespace, n: int
+    model: Module, tokenizer: Any, prompt: str, args: argparse.Namespace, n: int
 ) -> None:
     ids = tokenizer.encode(prompt)
     for i in range(n):
@@ -507,10 +560,10 @@ def write_samples(
         print(f"\n--- {header} ---\n{prompt}{tokenizer.decode(new)}")
 
 
-def _gpt_checkpoint(directory: Path) -> Checkpoint:
+def _language_model_checkpoint(directory: Path) -> Checkpoint:
     checkpoint = _checkpoint(directory)
-    if checkpoint.kind != "gpt":
-        raise UsageError(f"{directory} holds a {checkpoint.kind} model, not a GPT")
+    if checkpoint.kind not in LANGUAGE_MODELS:
+        raise UsageError(f"{directory} holds a {checkpoint.kind} model, not a language model")
     if checkpoint.tokenizer is None:
         raise UsageError(f"{directory} has no tokenizer.json: cannot turn text into tokens")
     return checkpoint
@@ -522,13 +575,17 @@ def sample_command(args: argparse.Namespace) -> None:
     if args.hf is not None:
         model, tokenizer = load_gpt2(args.hf), load_gpt2_tokenizer(args.hf)
     else:
-        checkpoint = _gpt_checkpoint(args.checkpoint)
+        checkpoint = _language_model_checkpoint(args.checkpoint)
         model, tokenizer = checkpoint.model, checkpoint.tokenizer
     write_samples(model, tokenizer, args.prompt, args, args.num_samples)
 
 
 def export_command(args: argparse.Namespace) -> None:
-    checkpoint = _gpt_checkpoint(args.checkpoint)
+    checkpoint = _language_model_checkpoint(args.checkpoint)
+    if checkpoint.kind != "gpt":
+        raise UsageError(
+            f"{args.checkpoint} holds a {checkpoint.kind}: only a GPT has a GPT-2 layout"
+        )
     if args.out.exists() and not args.out.is_dir():
         raise UsageError(f"--out {args.out} is a file, not a directory")
     tokenizer = checkpoint.tokenizer if isinstance(checkpoint.tokenizer, BPETokenizer) else None
@@ -557,7 +614,7 @@ def embed_command(args: argparse.Namespace) -> None:
 
 
 def eval_command(args: argparse.Namespace) -> None:
-    checkpoint = _gpt_checkpoint(args.checkpoint)
+    checkpoint = _language_model_checkpoint(args.checkpoint)
     if args.data is not None:
         text = read_text_file(args.data)
         ids = np.array(checkpoint.tokenizer.encode_ordinary(text))

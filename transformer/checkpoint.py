@@ -26,6 +26,14 @@ from minigrad import load, save
 from minigrad.nn import Module
 from minigrad.optim import Optimizer
 from tokenizers import Tokenizer
+from transformer.baselines import (
+    ConvConfig,
+    ConvLanguageModel,
+    GRULanguageModel,
+    LSTMLanguageModel,
+    RecurrentConfig,
+    RNNLanguageModel,
+)
 from transformer.models import (
     GPT,
     EncoderConfig,
@@ -44,6 +52,10 @@ MODEL_KINDS: dict[str, tuple[type, type]] = {
     "gpt": (GPTConfig, GPT),
     "encoder": (EncoderConfig, EncoderModel),
     "encoder_decoder": (EncoderDecoderConfig, EncoderDecoder),
+    "rnn": (RecurrentConfig, RNNLanguageModel),
+    "lstm": (RecurrentConfig, LSTMLanguageModel),
+    "gru": (RecurrentConfig, GRULanguageModel),
+    "cnn": (ConvConfig, ConvLanguageModel),
 }
 
 

@@ -9,6 +9,8 @@ Read top to bottom:
    model: the next-token logits for the sequences so far, `append` a token to each, `select`
    rows (beam search follows its beams). With a KV cache each new token costs one position;
    without it, every step runs the whole context again. Both give the same tokens.
+   `RecurrentDecoder` and `ConvDecoder` do the same for the models that came before
+   transformers (transformer.baselines): an RNN's cache is its state; a CNN has none.
 3. `generate`: greedy, temperature, top-k, top-p sampling and beam search, stopping at an
    end token or after `max_new_tokens`. It returns the new tokens only (not the prompt, not
    the end token).
@@ -27,7 +29,10 @@ import numpy as np
 
 from minigrad import no_grad
 from minigrad.nn import RngLike, make_rng
+from transformer.baselines import ConvLanguageModel, RecurrentLanguageModel
 from transformer.models import GPT, EncoderDecoder, check_ids
+
+LANGUAGE_MODELS = (GPT, RecurrentLanguageModel, ConvLanguageModel)  # continue a prompt
 
 
 # ===================================================================== 1. logits -> token
@@ -171,9 +176,95 @@ class EncoderDecoderDecoder:
         return self.model.config.block_size - self.ids.shape[1] + 1
 
 
+class RecurrentDecoder:
+    """Sequences growing through an RNN, LSTM or GRU language model.
+
+    The recurrent state is the cache: it sums up every token fed so far, so each step feeds
+    only the new token (where a KV cache grows with the text, the state keeps its size). The
+    model sees the last `block_size` tokens, as a GPT does (it was trained on windows that
+    long, from a zero state): once the text is longer, the state is rebuilt from the window
+    at each step. With or without the state, the same tokens come out.
+    """
+
+    def __init__(
+        self, model: RecurrentLanguageModel, prompt: np.ndarray, use_cache: bool = True
+    ) -> None:
+        self.model, self.ids, self.use_cache = model, prompt, use_cache
+        self.block_size = model.config.block_size
+        self.state, self.fed = None, 0  # the state after the window's first `fed` tokens
+        self.pending = prompt  # tokens the state has not seen yet
+
+    def logits(self) -> np.ndarray:
+        """Next-token logits for every row:  (B, V)."""
+        if not self.use_cache or self.fed + self.pending.shape[1] > self.block_size:
+            self.state, self.fed = None, 0  # (re)start from the window
+            self.pending = self.ids[:, -self.block_size :]
+        hidden, self.state = self.model.hidden_states(self.pending, self.state)  # (B, T, H)
+        self.fed += self.pending.shape[1]
+        self.pending = self.ids[:, :0]
+        return self.model.head(hidden[:, -1:]).data[:, 0]  # (B, V)
+
+    def append(self, tokens: np.ndarray) -> None:
+        self.ids = np.concatenate([self.ids, tokens[:, None]], axis=1)
+        self.pending = np.concatenate([self.pending, tokens[:, None]], axis=1)
+
+    def select(self, rows: np.ndarray) -> None:
+        self.ids, self.pending = self.ids[rows], self.pending[rows]
+        if isinstance(self.state, tuple):  # the LSTM's (h_n, c_n), each (n_layer, B, H)
+            self.state = tuple(part[:, rows] for part in self.state)
+        elif self.state is not None:
+            self.state = self.state[:, rows]
+
+    @property
+    def room(self) -> float:
+        return math.inf
+
+
+class ConvDecoder:
+    """Sequences growing through a causal convolutional language model.
+
+    A convolution keeps no state: each step runs the model again over the last tokens. Only
+    the last `receptive_field` tokens reach the next prediction, so the window holds
+    min(block_size, receptive_field) of them; `use_cache` changes nothing here (keeping each
+    layer's recent outputs, as fast WaveNet generation does, would make a step one position).
+    """
+
+    def __init__(self, model: ConvLanguageModel, prompt: np.ndarray) -> None:
+        self.model, self.ids = model, prompt
+        self.window = min(model.config.block_size, model.config.receptive_field)
+
+    def logits(self) -> np.ndarray:
+        hidden = self.model.hidden_states(self.ids[:, -self.window :])[:, -1:]  # (B, 1, C)
+        return self.model.head(hidden).data[:, 0]  # (B, V)
+
+    def append(self, tokens: np.ndarray) -> None:
+        self.ids = np.concatenate([self.ids, tokens[:, None]], axis=1)
+
+    def select(self, rows: np.ndarray) -> None:
+        self.ids = self.ids[rows]
+
+    @property
+    def room(self) -> float:
+        return math.inf
+
+
+Decoder = GPTDecoder | EncoderDecoderDecoder | RecurrentDecoder | ConvDecoder
+
+
+def make_decoder(model: Any, prompt: np.ndarray, use_cache: bool) -> Decoder:
+    """The decoder for `model`'s kind."""
+    if isinstance(model, EncoderDecoder):
+        return EncoderDecoderDecoder(model, prompt, use_cache)
+    if isinstance(model, RecurrentLanguageModel):
+        return RecurrentDecoder(model, prompt, use_cache)
+    if isinstance(model, ConvLanguageModel):
+        return ConvDecoder(model, prompt)
+    return GPTDecoder(model, prompt, use_cache)
+
+
 # ===================================================================== 3. the loop
 def generate(
-    model: GPT | EncoderDecoder,
+    model: GPT | RecurrentLanguageModel | ConvLanguageModel | EncoderDecoder,
     prompt: Any,
     max_new_tokens: int,
     *,
@@ -186,8 +277,9 @@ def generate(
     rng: RngLike = None,
     use_cache: bool = True,
 ) -> list[int] | list[list[int]]:
-    """Write up to `max_new_tokens` tokens after `prompt` (for a GPT) or for the source
-    `prompt` (for an EncoderDecoder, which starts from its bos_id).
+    """Write up to `max_new_tokens` tokens after `prompt` (for a GPT, or a recurrent or
+    convolutional language model) or for the source `prompt` (for an EncoderDecoder, which
+    starts from its bos_id).
 
     prompt: token ids, one sequence (a list) or a batch (B, T); the result has the same form:
         the new tokens of each sequence, without the prompt and without the end token.
@@ -205,10 +297,13 @@ def generate(
     if isinstance(model, EncoderDecoder):
         prompt = check_ids(prompt, model.config.vocab_size, "source")
         eos_id = model.config.eos_id if eos_id is None else eos_id
-    elif isinstance(model, GPT):
+    elif isinstance(model, LANGUAGE_MODELS):
         prompt = check_ids(prompt, model.config.vocab_size, "prompt")
         if prompt.shape[1] == 0:
-            raise ValueError("the prompt is empty: a GPT needs at least one token to continue")
+            raise ValueError(
+                f"the prompt is empty: a {type(model).__name__} needs at least one token to "
+                "continue"
+            )
         if prompt.shape[1] > model.config.block_size:
             warnings.warn(
                 f"the prompt has {prompt.shape[1]} tokens, more than the context "
@@ -217,7 +312,9 @@ def generate(
                 stacklevel=2,
             )
     else:
-        raise TypeError(f"generate needs a GPT or an EncoderDecoder, got {type(model).__name__}")
+        raise TypeError(
+            f"generate needs a language model or an EncoderDecoder, got {type(model).__name__}"
+        )
     if num_beams > 1 and len(prompt) > 1:
         raise ValueError("beam search takes one prompt at a time, got a batch of "
                          f"{len(prompt)}")  # fmt: skip
@@ -226,11 +323,7 @@ def generate(
     model.eval()
     try:
         with no_grad():
-            decoder = (
-                EncoderDecoderDecoder(model, prompt, use_cache)
-                if isinstance(model, EncoderDecoder)
-                else GPTDecoder(model, prompt, use_cache)
-            )
+            decoder = make_decoder(model, prompt, use_cache)
             if num_beams > 1:
                 rows = [beam_search(decoder, max_new_tokens, num_beams, length_penalty, eos_id)]
             else:
@@ -259,7 +352,7 @@ def check_generation_settings(
 
 
 def sample(
-    decoder: GPTDecoder | EncoderDecoderDecoder, max_new_tokens: int, eos_id: int | None,
+    decoder: Decoder, max_new_tokens: int, eos_id: int | None,
     rng: np.random.Generator, settings: dict[str, Any],
 ) -> list[list[int]]:  # fmt: skip
     """Greedy or sampled decoding of every row at once, each row ending at its eos_id."""
@@ -280,7 +373,7 @@ def sample(
 
 
 def beam_search(
-    decoder: GPTDecoder | EncoderDecoderDecoder, max_new_tokens: int, num_beams: int,
+    decoder: Decoder, max_new_tokens: int, num_beams: int,
     length_penalty: float, eos_id: int | None,
 ) -> list[int]:  # fmt: skip
     """The best sequence by score / length ** length_penalty, where score is the sum of the
