@@ -4,14 +4,16 @@
     python scripts/run_notebooks.py 06 07_generation  # those whose names start so
 
 Each notebook runs from the notebooks/ folder (as a reader's kernel would) with the
-matplotlib backend that renders inline images; its outputs are written back into the file,
-so that the notebook shows its plots where it is published. A failing cell stops that
-notebook, names it and the error, and leaves the file as it was.
+matplotlib backend that renders inline images, importing this checkout's packages (its root
+goes first on the kernel's PYTHONPATH, whatever else is installed); its outputs are written
+back into the file, so that the notebook shows its plots where it is published. A failing
+cell stops that notebook, names it and the error, and leaves the file as it was.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -20,7 +22,8 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
 
 
 def execute(path: Path, timeout: int = 600) -> nbformat.NotebookNode:
@@ -47,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"no notebook in {NOTEBOOKS} starts with {' or '.join(args.names)}",
                   file=sys.stderr)  # fmt: skip
             return 2
+    paths_before = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), *paths_before])  # for the kernels
+    os.environ.pop("MPLBACKEND", None)  # the kernel's inline backend stores the plots
     failed = 0
     for path in paths:
         start = time.perf_counter()
