@@ -52,11 +52,14 @@ def execute(path: Path, timeout: int = 600) -> nbformat.NotebookNode:
     CellExecutionError naming the cell and the error.
     """
     notebook = nbformat.read(path, as_version=4)
+    for cell in notebook.cells:
+        cell.metadata.pop("execution", None)  # timestamps of an earlier run
     client = NotebookClient(
         notebook,
         timeout=timeout,
         kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},
+        record_timing=False,  # no timestamps in the file: a re-run changes only what changed
     )
     client.execute(env=kernel_environment(dict(os.environ)))
     return notebook
