@@ -59,7 +59,8 @@ def execute(path: Path, timeout: int = 600) -> nbformat.NotebookNode:
         timeout=timeout,
         kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},
-        record_timing=False,  # no timestamps in the file: a re-run changes only what changed
+        record_timing=False,  # no timestamps in the file, and
+        coalesce_streams=True,  # printed text in one piece: a re-run changes what changed
     )
     client.execute(env=kernel_environment(dict(os.environ)))
     return notebook
