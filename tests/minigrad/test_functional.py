@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from minigrad import Tensor, gradcheck, ops, random_tensors
+from minigrad import Tensor, gradcheck, random_tensors
 from minigrad import functional as F
 
 # ------------------------------------------------------------ the same formulas from primitives
@@ -304,47 +304,13 @@ def test_logsumexp_over_several_axes_passes_gradcheck(axis):
 
 # ------------------------------------------------------------ large arrays: the fast paths
 # Past a size threshold, sums go to BLAS, outer products to a matrix product, and exp skips
-# the max shift when it can; the gradient checks above use small shapes, so these tests hold
-# the fast paths to the same formulas.
+# the max shift when it can (minigrad/_fast.py, each against its plain form in test_fast.py);
+# the gradient checks above use small shapes, so these tests hold the fused functions on the
+# fast paths to the same formulas.
 LARGE = (4, 32, 256)  # 32768 elements
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("shape", [(3, 5), LARGE])
-def test_blas_helpers_equal_their_numpy_formulas(shape, dtype):
-    rng = np.random.default_rng(20)
-    a = rng.standard_normal(shape).astype(dtype)
-    b = rng.standard_normal(shape).astype(dtype)
-    column = rng.standard_normal((*shape[:-1], 1)).astype(dtype)
-    row = rng.standard_normal(shape[-1]).astype(dtype)
-    rtol = 1e-5 if dtype == np.float32 else 1e-12
-    cases = [
-        (ops.sum_last_axis(a), a.sum(axis=-1, keepdims=True)),
-        (ops.sum_leading_axes(a), a.reshape(-1, shape[-1]).sum(axis=0)),
-        (ops.dot_last_axis(a, b), (a * b).sum(axis=-1, keepdims=True)),
-        (ops.outer(column, row), column * row),
-    ]
-    for fast, reference in cases:
-        assert fast.dtype == dtype and fast.shape == reference.shape
-        np.testing.assert_allclose(fast, reference, rtol=rtol, atol=rtol * 10)
-
-
-@pytest.mark.parametrize(
-    "scale, shift, unshifted",
-    [(1.0, 0.0, True), (1e3, 0.0, False), (1.0, -1e3, False), (1.0, 300.0, True)],
-    ids=["ordinary", "too-large-to-exp", "rows-underflow", "large-but-safe"],
-)
-def test_exp_and_sum_gives_the_textbook_softmax_on_every_branch(scale, shift, unshifted):
-    x = np.random.default_rng(21).standard_normal(LARGE) * scale + shift
-    e, total, c = F.exp_and_sum(x)
-    assert (np.isscalar(c) and c == 0) == unshifted
-    m = x.max(axis=-1, keepdims=True)
-    textbook = np.exp(x - m) / np.exp(x - m).sum(axis=-1, keepdims=True)
-    np.testing.assert_allclose(e / total, textbook, rtol=1e-12, atol=1e-300)
-    np.testing.assert_allclose(np.log(total) + c, m + np.log(np.exp(x - m).sum(-1, keepdims=True)))
-
-
-def test_exp_and_sum_propagates_nan_and_zeroes_a_fully_masked_row():
+def test_softmax_array_propagates_nan_and_zeroes_a_fully_masked_row():
     x = np.random.default_rng(22).standard_normal(LARGE)
     x[0, 0, 3] = np.nan
     x[1, 2] = -np.inf
