@@ -18,7 +18,7 @@ from minigrad import _checks, _fast
 from minigrad._erf import erf
 from minigrad._fast import exp_and_sum  # noqa: F401  (importable from here, as before)
 from minigrad.ops import ReLU
-from minigrad.tensor import Function, Tensor, broadcasts_to
+from minigrad.tensor import Function, Tensor
 
 
 def softmax_array(x: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -247,21 +247,15 @@ def cross_entropy(logits: Tensor, targets: Any, ignore_index: int | None = None)
     logits (..., C), targets (...) of class ids. Targets equal to `ignore_index` (padding)
     are left out of the mean; with none kept the loss is 0 (PyTorch gives NaN).
     """
-    targets = _checks.integers(targets, "cross_entropy: targets (class ids)")
-    if targets.size != math.prod(logits.shape[:-1]):
-        raise ValueError(f"cross_entropy: logits {logits.shape} need targets "
-                         f"{logits.shape[:-1]}, got {targets.shape}")  # fmt: skip
-    keep = np.ones(targets.shape, bool) if ignore_index is None else targets != ignore_index
-    message = "cross_entropy: target {} outside the classes [0, {})"
-    _checks.ids_in_range(targets[keep], logits.shape[-1], message)
+    targets, keep = _checks.class_targets(logits.shape, targets, ignore_index)
     return CrossEntropy.apply(logits, targets=targets, keep=keep)
 
 
 def gelu(x: Tensor, approximate: str = "none") -> Tensor:
     """Gaussian error linear unit: x * P(X <= x) for a standard normal X.
     `approximate="tanh"` is the GPT-2 formula, `"none"` the exact one (BERT)."""
-    if approximate not in ("none", "tanh"):
-        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    message = "gelu: approximate must be 'none' or 'tanh', got {!r}"
+    _checks.require(approximate in ("none", "tanh"), message, approximate)
     return GELU.apply(x, approximate=approximate)
 
 
@@ -286,8 +280,8 @@ def dropout(
     _checks.probability(p, "dropout probability")
     if not training or p == 0:
         return x
-    if rng is None:
-        raise ValueError("dropout in training mode needs rng=np.random.default_rng(seed)")
+    needs_rng = "dropout in training mode needs rng=np.random.default_rng(seed)"
+    _checks.require(rng is not None, needs_rng)
     return Dropout.apply(x, p=p, rng=rng)
 
 
@@ -295,28 +289,14 @@ def layer_norm(
     x: Tensor, weight: Tensor | None = None, bias: Tensor | None = None, eps: float = 1e-5
 ) -> Tensor:
     """Normalize the last axis to mean 0 and variance 1, then scale by weight, shift by bias."""
-    if x.ndim == 0:
-        raise ValueError("layer_norm normalizes the last axis: a 0-d tensor has none")
-    for name, p in (("weight", weight), ("bias", bias)):
-        if p is not None and p.shape != x.shape[-1:]:
-            raise ValueError(f"layer_norm: {name} of shape {p.shape} != {x.shape[-1:]}")
-    if weight is None and bias is not None:
-        raise ValueError("layer_norm: a bias without a weight is not supported")
+    _checks.layer_norm_arguments(x, weight, bias)
     params = [p for p in (weight, bias) if p is not None]
     return LayerNorm.apply(x, *params, eps=float(eps))  # a NumPy float64 would widen float32
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """x @ weight.T + bias, weight of shape (out_features, in_features)."""
-    if weight.ndim != 2:
-        raise ValueError(f"linear: weight must be (out, in), got shape {weight.shape}")
-    if x.shape[-1:] != weight.shape[1:]:
-        raise ValueError(f"linear: input of shape {x.shape} does not match weight of shape "
-                         f"{weight.shape} (expects last axis {weight.shape[1]})")  # fmt: skip
-    out_shape = (*x.shape[:-1], weight.shape[0])
-    if bias is not None and not broadcasts_to(bias.shape, out_shape):
-        raise ValueError(f"linear: bias of shape {bias.shape} does not broadcast to the "
-                         f"output's shape {out_shape}")  # fmt: skip
+    _checks.linear_arguments(x, weight, bias)
     return Linear.apply(x, weight) if bias is None else Linear.apply(x, weight, bias)
 
 
