@@ -242,6 +242,22 @@ def test_embedding_equals_indexing_and_passes_gradcheck():
     assert gradcheck(lambda t: F.embedding(ids, t), table)
 
 
+def test_embedding_gradient_sums_the_rows_that_read_each_id_and_leaves_the_rest_zero():
+    table = Tensor(np.zeros((6, 2)), requires_grad=True)
+    ids = np.array([[3, 1, 3], [3, 0, 1]])
+    upstream = np.arange(12.0).reshape(2, 3, 2)  # a different gradient at every position
+    F.embedding(ids, table).backward(upstream)
+    expected = np.zeros((6, 2))
+    for position, row in np.ndenumerate(ids):
+        expected[row] += upstream[position]
+    np.testing.assert_array_equal(table.grad, expected)
+    np.testing.assert_array_equal(table.grad[3], upstream[0, 0] + upstream[0, 2] + upstream[1, 0])
+    assert not table.grad[[2, 4, 5]].any()
+    table.grad = None
+    F.embedding(ids, table).sum().backward()  # with all-ones upstream: how often each id is read
+    np.testing.assert_array_equal(table.grad[:, 0], [1, 2, 0, 3, 0, 0])
+
+
 def test_embedding_out_of_range_names_the_range():
     (table,) = random_tensors((5, 3))
     with pytest.raises(IndexError, match=r"id 7 outside the table's range \[0, 5\)"):
@@ -267,6 +283,19 @@ def test_dropout_keeps_the_expected_value_and_masks_its_gradient():
     assert F.dropout(x, 0.25, training=False) is x
     (small,) = random_tensors((3, 4), seed=10)
     assert gradcheck(lambda t: F.dropout(t, 0.5, True, np.random.default_rng(1)), small)
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.8])
+def test_dropout_scales_the_kept_values_by_one_over_keep_probability_so_the_mean_survives(p):
+    x = Tensor(np.random.default_rng(11).uniform(1, 2, 100_000).astype(np.float32), True)
+    y = F.dropout(x, p, training=True, rng=np.random.default_rng(12))
+    kept = y.data != 0
+    assert y.dtype == np.float32
+    np.testing.assert_allclose(y.data[kept] / x.data[kept], 1 / (1 - p), rtol=1e-6)
+    assert abs(kept.mean() - (1 - p)) < 0.01
+    assert abs(y.data.mean() / x.data.mean() - 1) < 0.02  # E[y] = x: the point of the scale
+    y.backward(np.ones(x.shape, np.float32))
+    np.testing.assert_allclose(x.grad, kept / (1 - p), rtol=1e-6)
 
 
 def test_dropout_needs_a_generator_and_a_valid_probability():
