@@ -113,7 +113,7 @@ class PowScalar(Function):
     def forward(ctx, x, exponent):
         ctx.save_for_backward(x)
         ctx.exponent = exponent
-        return _fast.power(x, exponent)
+        return _fast.power(x, exponent)  # x**c
 
     @staticmethod
     def backward(ctx, grad):
@@ -121,7 +121,7 @@ class PowScalar(Function):
         c = ctx.exponent
         if c == 0:  # x**0 = 1 is constant; c * x**-1 would give 0 * inf = NaN at x = 0
             return np.zeros_like(grad)
-        return grad * (c * _fast.power(x, c - 1))
+        return grad * (c * _fast.power(x, c - 1))  # g * c * x**(c - 1)
 
 
 class Pow(Function):
@@ -229,11 +229,11 @@ class Sum(Function):
     @staticmethod
     def forward(ctx, x, axis, keepdims):
         ctx.shape, ctx.kept_shape = x.shape, _kept_shape(x.shape, axis)
-        return _fast.sum_over(x, axis, keepdims)
+        return _fast.sum_over(x, axis, keepdims)  # x.sum(axis, keepdims=keepdims)
 
     @staticmethod
     def backward(ctx, grad):
-        return _fast.repeat_grad(grad, ctx.kept_shape, ctx.shape)  # grad along summed axes
+        return _fast.repeat_grad(grad, ctx.kept_shape, ctx.shape)  # g along the summed axes
 
 
 class Mean(Function):
