@@ -23,7 +23,7 @@ def require(ok: bool, message: str, *values: Any) -> None:
 
 def integers(value: Any, what: str) -> np.ndarray:
     """`value` (an array-like or a Tensor) as an integer array, or a TypeError."""
-    array = np.asarray(getattr(value, "data", value))
+    array = np.asarray(value.data if isinstance(value, Tensor) else value)
     if array.dtype.kind not in "iu":
         raise TypeError(f"{what} must be integers, got dtype {array.dtype}")
     return array

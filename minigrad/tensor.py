@@ -258,8 +258,9 @@ class Tensor:
         each node drops its saved arrays once used, so the graph can be walked only once.
         """
         grad = self._output_grad(grad)  # d(self)/d(self): 1 for a scalar
-        if self._ctx is None:
-            return _accumulate_leaf(self, grad)
+        if self._ctx is None:  # a leaf: nothing to walk
+            _accumulate_leaf(self, grad)
+            return
         grads = {id(self): grad}  # the gradient of each node whose consumers are done so far
         order = _topological_order(self)
         while order:
