@@ -65,7 +65,7 @@ def sum_leading_axes_plain(a: np.ndarray) -> np.ndarray:
 def sum_over(a: np.ndarray, axis: Any, keepdims: bool) -> np.ndarray:
     """`sum_over_plain`: for a large float array, the rows summed by BLAS (then, for the
     sum of everything, their sums)."""
-    if not _use_blas(a):
+    if a.size < BLAS_MIN_SIZE or a.dtype.kind != "f":  # first: small graphs sum often
         return a.sum(axis=axis, keepdims=keepdims)
     if axis is None:
         total = sum_last_axis(a.reshape(-1, a.shape[-1])).sum(dtype=a.dtype)

@@ -288,7 +288,8 @@ class Tensor:
                     f"backward() without a gradient argument needs a scalar, got shape "
                     f"{self.shape}; pass grad= with the same shape"
                 )
-            return np.array(1, self.dtype).reshape(self.shape)  # np.ones is 4x slower here
+            one = np.array(1, self.dtype)  # np.ones is 4x slower here
+            return one if self.data.ndim == 0 else one.reshape(self.shape)
         grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad, self.dtype)
         if grad.shape != self.shape:
             raise ValueError(f"gradient shape {grad.shape} != tensor shape {self.shape}")
