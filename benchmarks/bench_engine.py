@@ -332,6 +332,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="turns taken by each framework")
     args = parser.parse_args()
 
+    from minigrad import memory
+
+    kept = memory.keep_freed_memory()  # as a training run would: see minigrad/memory.py
     workloads = minigrad_workloads()
     names = args.workloads or list(workloads)
     unknown = set(names) - set(workloads)
@@ -345,6 +348,8 @@ def main() -> None:
     print(f"# python {platform.python_version()}, numpy {np.__version__}, "
           f"{os.cpu_count()} cpus, env {blas_env or '{}'}, "
           f"thread round trip {_fmt(thread_round_trip_seconds())}")  # fmt: skip
+    why_not = "not applied (glibc Linux only; MINIGRAD_KEEP_FREED_MEMORY=0 turns it off)"
+    print(f"# malloc: minigrad.memory.keep_freed_memory() {'applied' if kept else why_not}")
     if reference:
         print(
             f"# torch {reference.info['torch']} ({reference.info['threads']} threads) via {python}"

@@ -6,8 +6,6 @@ from minigrad.ops import concatenate, split, stack, where
 from minigrad.serialization import load, save
 from minigrad.tensor import Function, Tensor, is_grad_enabled, no_grad
 
-memory.keep_freed_memory()
-
 __all__ = [
     "Function",
     "GradcheckError",
@@ -17,6 +15,7 @@ __all__ = [
     "gradcheck",
     "is_grad_enabled",
     "load",
+    "memory",
     "nn",
     "no_grad",
     "optim",

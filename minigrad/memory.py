@@ -8,8 +8,10 @@ cross-entropy step ran 2.9x faster with this setting). Raising malloc's mmap and
 thresholds keeps freed blocks on the heap, ready for the next step, as PyTorch's caching
 allocators do. The process then holds on to its peak memory.
 
-minigrad applies this when imported, on Linux with glibc; set the environment variable
-MINIGRAD_KEEP_FREED_MEMORY=0 to leave malloc as it is.
+Importing minigrad leaves malloc alone: a program that wants this calls
+`minigrad.memory.keep_freed_memory()` and says so (the training command and the benchmarks
+do). It works on Linux with glibc; MINIGRAD_KEEP_FREED_MEMORY=0 in the environment turns
+the call into a no-op.
 """
 
 from __future__ import annotations

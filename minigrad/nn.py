@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from minigrad import _checks
 from minigrad import functional as F
 from minigrad.tensor import Tensor
 
@@ -280,11 +281,11 @@ class Linear(Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.shape[-1:] != (self.in_features,):
-            raise ValueError(
-                f"Linear({self.in_features}, {self.out_features}) got input of shape {x.shape} "
-                f"(weight shape {self.weight.shape})"
-            )
+        message = "Linear({}, {}) got input of shape {} (weight shape {})"
+        fits = x.shape[-1:] == (self.in_features,)
+        _checks.require(
+            fits, message, self.in_features, self.out_features, x.shape, self.weight.shape
+        )
         return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
@@ -323,20 +324,18 @@ class LayerNorm(Module):
         dtype: Any = np.float32,
     ) -> None:
         super().__init__()
-        if isinstance(dim, (tuple, list)):
-            if len(dim) != 1:
-                raise ValueError(
-                    f"LayerNorm normalizes the last axis only: normalized_shape {tuple(dim)} "
-                    "must have exactly one axis"
-                )
+        if isinstance(dim, (tuple, list)):  # PyTorch's normalized_shape
+            message = "LayerNorm normalizes the last axis: normalized_shape {} must have one axis"
+            _checks.require(len(dim) == 1, message, tuple(dim))
             (dim,) = dim
         self.dim, self.eps = dim, eps
         self.weight = Parameter(np.ones(dim, dtype=dtype))
         self.bias = Parameter(np.zeros(dim, dtype=dtype)) if bias else None
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.shape[-1:] != (self.dim,):
-            raise ValueError(f"LayerNorm({self.dim}) got input of shape {x.shape}")
+        _checks.require(
+            x.shape[-1:] == (self.dim,), "LayerNorm({}) got input of shape {}", self.dim, x.shape
+        )
         return F.layer_norm(x, self.weight, self.bias, self.eps)
 
     def extra_repr(self) -> str:
@@ -349,8 +348,7 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5, rng: RngLike = None) -> None:
         super().__init__()
-        if not 0 <= p < 1:
-            raise ValueError(f"Dropout probability must be in [0, 1), got {p}")
+        _checks.probability(p, "Dropout probability")
         self.p = p
         self.rng = make_rng(rng)
 

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from minigrad import _fast
+from minigrad._fast import dot_last_axis, outer, sum_along, sum_last_axis, sum_leading_axes  # noqa: F401
 from minigrad.tensor import Function, Tensor, broadcasts_to
 
 
@@ -32,56 +34,6 @@ def _kept_shape(shape: tuple[int, ...], axis: Any) -> tuple[int, ...]:
         return (1,) * len(shape)
     axes = _normalize_axis(axis, len(shape))
     return tuple(1 if i in axes else n for i, n in enumerate(shape))
-
-
-# --------------------------------------------------------------------- BLAS in place of loops
-# NumPy sums a short row with a pairwise loop; a matrix-vector product with a vector of ones
-# adds the same numbers about three times faster (BLAS, vectorized and threaded). Forwards
-# and backwards over large arrays use these; small arrays keep np.sum, which starts faster.
-_BLAS_SUM_MIN_SIZE = 1 << 14
-
-
-def sum_last_axis(a: np.ndarray) -> np.ndarray:
-    """sum(a, axis=-1, keepdims=True), as a @ ones(C)."""
-    if a.dtype.kind != "f" or a.size < _BLAS_SUM_MIN_SIZE:
-        return a.sum(axis=-1, keepdims=True)
-    return (a @ np.ones(a.shape[-1], a.dtype))[..., None]
-
-
-def sum_leading_axes(a: np.ndarray) -> np.ndarray:
-    """sum(a) over every axis but the last (the gradient of a broadcast weight), as
-    ones(rows) @ a.reshape(rows, C)."""
-    rows = a.reshape(-1, a.shape[-1])
-    if a.dtype.kind != "f" or a.size < _BLAS_SUM_MIN_SIZE:
-        return rows.sum(axis=0)
-    return np.ones(rows.shape[0], a.dtype) @ rows
-
-
-def sum_along(a: np.ndarray, axis: int) -> np.ndarray:
-    """sum(a, axis, keepdims=True), by BLAS when `axis` is the last."""
-    return sum_last_axis(a) if axis in (-1, a.ndim - 1) else a.sum(axis=axis, keepdims=True)
-
-
-def dot_last_axis(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """sum(a * b, axis=-1, keepdims=True) without the product array: one (1, C) @ (C, 1)
-    matrix product per row."""
-    return (a[..., None, :] @ b[..., :, None])[..., 0]
-
-
-def outer(column: np.ndarray, row: np.ndarray) -> np.ndarray:
-    """column * row for a column (..., 1) and a row (C,): the (..., C) outer product.
-
-    For large arrays it is the matrix product [column, 0] @ [row; 0], which BLAS writes
-    about twice as fast as NumPy's broadcasting loop; the zero pad is there because NumPy
-    computes a product over an inner size of 1 with a slow loop of its own instead.
-    """
-    if column.size * row.shape[-1] < _BLAS_SUM_MIN_SIZE:
-        return column * row
-    left = np.zeros((column.size, 2), column.dtype)  # (N, 2)
-    left[:, 0] = column.reshape(-1)
-    right = np.zeros((2, row.shape[-1]), row.dtype)  # (2, C)
-    right[0] = row
-    return (left @ right).reshape(*column.shape[:-1], row.shape[-1])
 
 
 # --------------------------------------------------------------------- arithmetic
@@ -154,21 +106,6 @@ class Neg(Function):
         return -grad
 
 
-def _power(x: np.ndarray, c: float) -> np.ndarray:
-    """x**c, with the common exponents done by multiplication (a general pow is ~40x slower)."""
-    if c == 2:
-        return x * x
-    if c == 3:
-        return x * x * x
-    if c == 1:
-        return x
-    if c == 0.5:
-        return np.sqrt(x)
-    if c == -1:
-        return 1 / x
-    return x**c
-
-
 class PowScalar(Function):
     """z = x**c for a constant c;  dz/dx = c * x**(c - 1)."""
 
@@ -176,7 +113,7 @@ class PowScalar(Function):
     def forward(ctx, x, exponent):
         ctx.save_for_backward(x)
         ctx.exponent = exponent
-        return _power(x, exponent)
+        return _fast.power(x, exponent)  # x**c
 
     @staticmethod
     def backward(ctx, grad):
@@ -184,7 +121,7 @@ class PowScalar(Function):
         c = ctx.exponent
         if c == 0:  # x**0 = 1 is constant; c * x**-1 would give 0 * inf = NaN at x = 0
             return np.zeros_like(grad)
-        return grad * (c * _power(x, c - 1))
+        return grad * (c * _fast.power(x, c - 1))  # g * c * x**(c - 1)
 
 
 class Pow(Function):
@@ -291,25 +228,12 @@ class Sum(Function):
 
     @staticmethod
     def forward(ctx, x, axis, keepdims):
-        ctx.shape = x.shape
-        ctx.kept_shape = _kept_shape(x.shape, axis)
-        if axis is None and x.dtype.kind == "f" and x.size >= _BLAS_SUM_MIN_SIZE:
-            total = sum_last_axis(x.reshape(-1, x.shape[-1])).sum(dtype=x.dtype)  # rows by BLAS
-            return total.reshape(ctx.kept_shape) if keepdims else total
-        if x.ndim and axis in (-1, x.ndim - 1):
-            total = sum_last_axis(x)
-            return total if keepdims else total[..., 0]
-        return x.sum(axis=axis, keepdims=keepdims)
+        ctx.shape, ctx.kept_shape = x.shape, _kept_shape(x.shape, axis)
+        return _fast.sum_over(x, axis, keepdims)  # x.sum(axis, keepdims=keepdims)
 
     @staticmethod
     def backward(ctx, grad):
-        if grad.size == 1 and math.prod(ctx.shape) < _BLAS_SUM_MIN_SIZE:
-            full = np.empty(ctx.shape, grad.dtype)  # np.full or a broadcast view: 2-7x slower
-            full[...] = grad.reshape(())
-            return full
-        # a read-only view that repeats grad along the summed axes: no memory, and the
-        # next backward reads it as cheaply as a scalar
-        return np.broadcast_to(grad.reshape(ctx.kept_shape), ctx.shape)
+        return _fast.repeat_grad(grad, ctx.kept_shape, ctx.shape)  # g along the summed axes
 
 
 class Mean(Function):

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from minigrad import _checks
 from minigrad.tensor import Tensor
 
 
@@ -19,40 +20,9 @@ class Optimizer:
     """Base class: parameter groups, `zero_grad()`, `step()` and a saveable state."""
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
-        name = type(self).__name__
-        if isinstance(params, Tensor):  # a Tensor is iterable too: over its rows
-            raise TypeError(
-                "params argument given to the optimizer should be an iterable of Tensors "
-                f"or dicts, but got {type(params).__name__}"
-            )
-        params = list(params)
-        if not params:
-            raise ValueError(f"{name} got an empty parameter list")
-        groups = params if isinstance(params[0], dict) else [{"params": params}]
-        self.param_groups: list[dict[str, Any]] = []
-        seen: set[int] = set()
-        for group in groups:
-            if not isinstance(group, dict):
-                raise TypeError(
-                    f"{name}: parameter groups must all be dicts, got {type(group).__name__}"
-                )
-            group_params = group["params"]
-            group_params = [group_params] if isinstance(group_params, Tensor) else group_params
-            group = {**defaults, **group, "params": list(group_params)}
-            for p in group["params"]:
-                if not isinstance(p, Tensor):
-                    raise TypeError(
-                        f"{name} can only optimize Tensors, but one of the params is "
-                        f"{type(p).__name__}"
-                    )
-                if id(p) in seen:
-                    raise ValueError(
-                        f"{name}: some parameters appear more than once in the parameter "
-                        f"groups (one of shape {p.shape}); each would be updated twice per step"
-                    )
-                seen.add(id(p))
+        self.param_groups = _checks.parameter_groups(type(self).__name__, params, defaults)
+        for group in self.param_groups:
             self.check_hyperparameters(group)
-            self.param_groups.append(group)
         self.state: dict[int, dict[str, Any]] = {}  # by position of the parameter
         self.defaults = defaults
 
@@ -75,11 +45,7 @@ class Optimizer:
         for index, group, p in self._indexed_params():
             if p.grad is None:
                 continue
-            if p.grad.shape != p.shape:  # a broadcastable grad would be applied silently
-                raise ValueError(
-                    f"{type(self).__name__}: parameter {index} has shape {p.shape} "
-                    f"but its grad has shape {p.grad.shape}"
-                )
+            _checks.grad_shape(type(self).__name__, index, p)
             self.update(p.data, p.grad, self.state.setdefault(index, {}), group)
 
     def update(self, data: np.ndarray, grad: np.ndarray, state: dict, group: dict) -> None:
@@ -99,60 +65,12 @@ class Optimizer:
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore a `state_dict()`: groups must match in number and size, and each buffer is
         checked against its parameter's shape and cast to its dtype. Nothing changes on error."""
-        groups = state_dict["param_groups"]
-        if len(groups) != len(self.param_groups):
-            raise ValueError(
-                f"optimizer state has {len(groups)} parameter groups, "
-                f"this optimizer {len(self.param_groups)}"
-            )
-        position: dict[int, int] = {}  # saved parameter id -> position here
-        index = 0
-        for n, (group, saved) in enumerate(zip(self.param_groups, groups)):
-            saved_ids = list(saved.get("params", range(index, index + len(group["params"]))))
-            if len(saved_ids) != len(group["params"]):
-                raise ValueError(
-                    "loaded state dict contains a parameter group that doesn't match the size "
-                    f"of optimizer's group: group {n} has {len(saved_ids)} parameters saved, "
-                    f"{len(group['params'])} here"
-                )
-            for saved_id in saved_ids:
-                position[int(saved_id)] = index
-                index += 1
-        if len(position) != index:
-            raise ValueError("loaded state dict lists a parameter id in more than one place")
-        params = [p for _, _, p in self._indexed_params()]
-        state: dict[int, dict[str, Any]] = {}
-        for saved_id, saved_state in state_dict["state"].items():
-            if int(saved_id) not in position:
-                raise ValueError(
-                    f"optimizer state for parameter {saved_id}, "
-                    f"which is in none of the saved groups"
-                )
-            i = position[int(saved_id)]
-            state[i] = {}
-            for name, value in saved_state.items():
-                if name == "step":
-                    value = int(value)
-                elif isinstance(value, np.ndarray):
-                    if value.shape != params[i].shape:
-                        raise ValueError(
-                            f"optimizer state '{name}' of parameter {i} has shape {value.shape}, "
-                            f"the parameter {params[i].shape}"
-                        )
-                    value = value.astype(params[i].dtype)  # a copy, in the parameter's dtype
-                state[i][name] = value
-        hyperparameters = [{k: v for k, v in g.items() if k != "params"} for g in groups]
+        state, hyperparameters = _checks.optimizer_state(state_dict, self.param_groups)
         for group, saved in zip(self.param_groups, hyperparameters):
             self.check_hyperparameters({**group, **saved})
         for group, saved in zip(self.param_groups, hyperparameters):
             group.update(saved)
         self.state = state
-
-
-def _check_non_negative(optimizer: Optimizer, group: dict[str, Any], *names: str) -> None:
-    for name in names:
-        if not group[name] >= 0:  # written so that NaN fails too
-            raise ValueError(f"{type(optimizer).__name__}: invalid {name}={group[name]}, need >= 0")
 
 
 class SGD(Optimizer):
@@ -173,12 +91,11 @@ class SGD(Optimizer):
         super().__init__(params, defaults)
 
     def check_hyperparameters(self, group):
-        _check_non_negative(self, group, "lr", "momentum", "dampening", "weight_decay")
-        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
-            raise ValueError(
-                "SGD: Nesterov momentum requires a momentum > 0 and zero dampening, "
-                f"got momentum={group['momentum']}, dampening={group['dampening']}"
-            )
+        _checks.non_negative("SGD", group, "lr", "momentum", "dampening", "weight_decay")
+        momentum, dampening = group["momentum"], group["dampening"]
+        nesterov_ok = not group["nesterov"] or (momentum > 0 and dampening == 0)
+        message = "SGD: Nesterov needs momentum > 0 and dampening 0, got momentum={}, dampening={}"
+        _checks.require(nesterov_ok, message, momentum, dampening)
 
     def update(self, data, grad, state, group):
         if group["weight_decay"]:
@@ -219,12 +136,12 @@ class Adam(Optimizer):
         super().__init__(params, defaults)
 
     def check_hyperparameters(self, group):
-        _check_non_negative(self, group, "lr", "eps", "weight_decay")
+        name = type(self).__name__
+        _checks.non_negative(name, group, "lr", "eps", "weight_decay")
         for i, beta in enumerate(group["betas"]):
-            if not 0 <= beta < 1:
-                raise ValueError(
-                    f"{type(self).__name__}: invalid betas[{i}]={beta}, need 0 <= beta < 1"
-                )
+            _checks.require(
+                0 <= beta < 1, "{}: invalid betas[{}]={}, need 0 <= beta < 1", name, i, beta
+            )
 
     def update(self, data, grad, state, group):
         lr, (beta1, beta2), eps, wd = (
@@ -298,11 +215,8 @@ class WarmupCosine:
     def __init__(
         self, optimizer: Optimizer, warmup_steps: int, total_steps: int, min_lr: float = 0.0
     ) -> None:
-        if warmup_steps < 0 or total_steps < warmup_steps:
-            raise ValueError(
-                "WarmupCosine: need 0 <= warmup_steps <= total_steps, "
-                f"got {warmup_steps} and {total_steps}"
-            )
+        message = "WarmupCosine: need 0 <= warmup_steps <= total_steps, got {} and {}"
+        _checks.require(0 <= warmup_steps <= total_steps, message, warmup_steps, total_steps)
         self.optimizer = optimizer
         self.warmup_steps, self.total_steps, self.min_lr = warmup_steps, total_steps, min_lr
         self.base_lrs = [g["lr"] for g in optimizer.param_groups]
@@ -343,8 +257,9 @@ def clip_grad_norm(
     A NaN or inf norm cannot be clipped: it raises RuntimeError if `error_if_nonfinite`,
     and otherwise scales as PyTorch does, by max_norm / inf = 0 or by NaN (every grad NaN).
     """
-    if not norm_type >= 1:
-        raise ValueError(f"clip_grad_norm: norm_type={norm_type} is not a norm, need >= 1")
+    _checks.require(
+        norm_type >= 1, "clip_grad_norm: norm_type={} is not a norm, need >= 1", norm_type
+    )
     params = [params] if isinstance(params, Tensor) else params
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:

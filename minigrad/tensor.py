@@ -92,6 +92,37 @@ class Function:
     def backward(ctx: Function, grad: np.ndarray) -> Any:
         raise NotImplementedError
 
+    def input_grads(self, grad: np.ndarray, release: bool) -> list[tuple[Tensor, np.ndarray]]:
+        """Run this node's backward: (input, its gradient, in its own shape) for each input
+        that needs one; with `release`, then drop the saved arrays and the inputs, so the
+        graph is freed as the walk passes. A wrong number or shape of gradients is a bug."""
+        if self.released:
+            raise RuntimeError(
+                "backward through a graph a second time, but its saved values were "
+                "already freed; call backward(retain_graph=True) the first time"
+            )
+        grads = type(self).backward(self, grad)
+        grads = grads if isinstance(grads, tuple) else (grads,)
+        if len(grads) != len(self.parents):
+            raise RuntimeError(
+                f"{type(self).__name__}.backward returned {len(grads)} gradients "
+                f"for {len(self.parents)} inputs"
+            )
+        pairs = []
+        for parent, needs, g in zip(self.parents, self.needs_input_grad, grads):
+            if needs and g is not None:
+                shape = parent.data.shape
+                pairs.append((parent, g if g.shape == shape else self._unbroadcast(g, shape)))
+        if release:
+            self.saved, self.parents, self.released = None, (), True
+        return pairs
+
+    def _unbroadcast(self, grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        try:
+            return unbroadcast(grad, shape)
+        except ValueError as error:  # a bug in that backward, not a broadcast
+            raise RuntimeError(f"{type(self).__name__}.backward: {error}") from error
+
 
 class Tensor:
     """An n-dimensional array that records the operations applied to it.
@@ -226,6 +257,29 @@ class Tensor:
         (summed over all its consumers) before it is passed on. Unless `retain_graph`,
         each node drops its saved arrays once used, so the graph can be walked only once.
         """
+        grad = self._output_grad(grad)  # d(self)/d(self): 1 for a scalar
+        if self._ctx is None:  # a leaf: nothing to walk
+            _accumulate_leaf(self, grad)
+            return
+        grads = {id(self): grad}  # the gradient of each node whose consumers are done so far
+        order = _topological_order(self)
+        while order:
+            node = order.pop()  # popped, so its array is freed as soon as its consumers are
+            g = grads.pop(id(node), None)
+            if g is None:  # no consumer passed a gradient back to this node
+                continue
+            input_grads = node._ctx.input_grads(g, release=not retain_graph)  # the chain rule
+            if node._retain_grad:  # a copy: g may be shared with other nodes, or read-only
+                node.grad = np.array(g) if node.grad is None else node.grad + g
+            for parent, parent_grad in input_grads:
+                if parent._ctx is None:
+                    _accumulate_leaf(parent, parent_grad)
+                else:
+                    key = id(parent)
+                    grads[key] = grads[key] + parent_grad if key in grads else parent_grad
+
+    def _output_grad(self, grad: Any) -> np.ndarray:
+        """The gradient that `backward` starts from: `grad`, or 1 for a one-element tensor."""
         if not self.requires_grad:
             raise RuntimeError("backward() on a tensor that does not require grad")
         if grad is None:
@@ -234,57 +288,12 @@ class Tensor:
                     f"backward() without a gradient argument needs a scalar, got shape "
                     f"{self.shape}; pass grad= with the same shape"
                 )
-            grad = np.array(1, self.dtype).reshape(self.shape)  # np.ones is 4x slower here
-        else:
-            grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad, self.dtype)
-            if grad.shape != self.shape:
-                raise ValueError(f"gradient shape {grad.shape} != tensor shape {self.shape}")
-
-        if self._ctx is None:
-            _accumulate_leaf(self, grad)
-            return
-        grads = {id(self): grad}
-        order = _topological_order(self)
-        while order:
-            # Popping (rather than iterating) drops the list's reference to the node, so once
-            # its consumers are done with it its array is freed during the walk, not after it.
-            node = order.pop()
-            ctx = node._ctx
-            g = grads.pop(id(node), None)
-            if g is None:  # no consumer passed a gradient back to this node
-                continue
-            if ctx.released:
-                raise RuntimeError(
-                    "backward through a graph a second time, but its saved values were "
-                    "already freed; call backward(retain_graph=True) the first time"
-                )
-            if node._retain_grad:  # a copy: g may be shared with other nodes, or read-only
-                node.grad = np.array(g) if node.grad is None else node.grad + g
-            input_grads = type(ctx).backward(ctx, g)
-            if not isinstance(input_grads, tuple):
-                input_grads = (input_grads,)
-            if len(input_grads) != len(ctx.parents):
-                raise RuntimeError(
-                    f"{type(ctx).__name__}.backward returned {len(input_grads)} gradients "
-                    f"for {len(ctx.parents)} inputs"
-                )
-            for parent, needs, pg in zip(ctx.parents, ctx.needs_input_grad, input_grads):
-                if not needs or pg is None:
-                    continue
-                if pg.shape != parent.data.shape:
-                    try:
-                        pg = unbroadcast(pg, parent.data.shape)
-                    except ValueError as error:  # a bug in that backward, not a broadcast
-                        raise RuntimeError(f"{type(ctx).__name__}.backward: {error}") from error
-                if parent._ctx is None:
-                    _accumulate_leaf(parent, pg)
-                else:
-                    key = id(parent)
-                    grads[key] = grads[key] + pg if key in grads else pg
-            if not retain_graph:
-                ctx.saved = None
-                ctx.parents = ()
-                ctx.released = True
+            one = np.array(1, self.dtype)  # np.ones is 4x slower here
+            return one if self.data.ndim == 0 else one.reshape(self.shape)
+        grad = np.asarray(grad.data if isinstance(grad, Tensor) else grad, self.dtype)
+        if grad.shape != self.shape:
+            raise ValueError(f"gradient shape {grad.shape} != tensor shape {self.shape}")
+        return grad
 
     # ---------------------------------------------------------------- arithmetic
     def _operands(self, other: Any) -> tuple[Tensor, Tensor]:

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from minigrad import Tensor, gradcheck, ops, random_tensors
+from minigrad import Tensor, gradcheck, random_tensors
 from minigrad import functional as F
 
 # ------------------------------------------------------------ the same formulas from primitives
@@ -242,6 +242,22 @@ def test_embedding_equals_indexing_and_passes_gradcheck():
     assert gradcheck(lambda t: F.embedding(ids, t), table)
 
 
+def test_embedding_gradient_sums_the_rows_that_read_each_id_and_leaves_the_rest_zero():
+    table = Tensor(np.zeros((6, 2)), requires_grad=True)
+    ids = np.array([[3, 1, 3], [3, 0, 1]])
+    upstream = np.arange(12.0).reshape(2, 3, 2)  # a different gradient at every position
+    F.embedding(ids, table).backward(upstream)
+    expected = np.zeros((6, 2))
+    for position, row in np.ndenumerate(ids):
+        expected[row] += upstream[position]
+    np.testing.assert_array_equal(table.grad, expected)
+    np.testing.assert_array_equal(table.grad[3], upstream[0, 0] + upstream[0, 2] + upstream[1, 0])
+    assert not table.grad[[2, 4, 5]].any()
+    table.grad = None
+    F.embedding(ids, table).sum().backward()  # with all-ones upstream: how often each id is read
+    np.testing.assert_array_equal(table.grad[:, 0], [1, 2, 0, 3, 0, 0])
+
+
 def test_embedding_out_of_range_names_the_range():
     (table,) = random_tensors((5, 3))
     with pytest.raises(IndexError, match=r"id 7 outside the table's range \[0, 5\)"):
@@ -267,6 +283,19 @@ def test_dropout_keeps_the_expected_value_and_masks_its_gradient():
     assert F.dropout(x, 0.25, training=False) is x
     (small,) = random_tensors((3, 4), seed=10)
     assert gradcheck(lambda t: F.dropout(t, 0.5, True, np.random.default_rng(1)), small)
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.8])
+def test_dropout_scales_the_kept_values_by_one_over_keep_probability_so_the_mean_survives(p):
+    x = Tensor(np.random.default_rng(11).uniform(1, 2, 100_000).astype(np.float32), True)
+    y = F.dropout(x, p, training=True, rng=np.random.default_rng(12))
+    kept = y.data != 0
+    assert y.dtype == np.float32
+    np.testing.assert_allclose(y.data[kept] / x.data[kept], 1 / (1 - p), rtol=1e-6)
+    assert abs(kept.mean() - (1 - p)) < 0.01
+    assert abs(y.data.mean() / x.data.mean() - 1) < 0.02  # E[y] = x: the point of the scale
+    y.backward(np.ones(x.shape, np.float32))
+    np.testing.assert_allclose(x.grad, kept / (1 - p), rtol=1e-6)
 
 
 def test_dropout_needs_a_generator_and_a_valid_probability():
@@ -304,47 +333,13 @@ def test_logsumexp_over_several_axes_passes_gradcheck(axis):
 
 # ------------------------------------------------------------ large arrays: the fast paths
 # Past a size threshold, sums go to BLAS, outer products to a matrix product, and exp skips
-# the max shift when it can; the gradient checks above use small shapes, so these tests hold
-# the fast paths to the same formulas.
+# the max shift when it can (minigrad/_fast.py, each against its plain form in test_fast.py);
+# the gradient checks above use small shapes, so these tests hold the fused functions on the
+# fast paths to the same formulas.
 LARGE = (4, 32, 256)  # 32768 elements
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("shape", [(3, 5), LARGE])
-def test_blas_helpers_equal_their_numpy_formulas(shape, dtype):
-    rng = np.random.default_rng(20)
-    a = rng.standard_normal(shape).astype(dtype)
-    b = rng.standard_normal(shape).astype(dtype)
-    column = rng.standard_normal((*shape[:-1], 1)).astype(dtype)
-    row = rng.standard_normal(shape[-1]).astype(dtype)
-    rtol = 1e-5 if dtype == np.float32 else 1e-12
-    cases = [
-        (ops.sum_last_axis(a), a.sum(axis=-1, keepdims=True)),
-        (ops.sum_leading_axes(a), a.reshape(-1, shape[-1]).sum(axis=0)),
-        (ops.dot_last_axis(a, b), (a * b).sum(axis=-1, keepdims=True)),
-        (ops.outer(column, row), column * row),
-    ]
-    for fast, reference in cases:
-        assert fast.dtype == dtype and fast.shape == reference.shape
-        np.testing.assert_allclose(fast, reference, rtol=rtol, atol=rtol * 10)
-
-
-@pytest.mark.parametrize(
-    "scale, shift, unshifted",
-    [(1.0, 0.0, True), (1e3, 0.0, False), (1.0, -1e3, False), (1.0, 300.0, True)],
-    ids=["ordinary", "too-large-to-exp", "rows-underflow", "large-but-safe"],
-)
-def test_exp_and_sum_gives_the_textbook_softmax_on_every_branch(scale, shift, unshifted):
-    x = np.random.default_rng(21).standard_normal(LARGE) * scale + shift
-    e, total, c = F.exp_and_sum(x)
-    assert (np.isscalar(c) and c == 0) == unshifted
-    m = x.max(axis=-1, keepdims=True)
-    textbook = np.exp(x - m) / np.exp(x - m).sum(axis=-1, keepdims=True)
-    np.testing.assert_allclose(e / total, textbook, rtol=1e-12, atol=1e-300)
-    np.testing.assert_allclose(np.log(total) + c, m + np.log(np.exp(x - m).sum(-1, keepdims=True)))
-
-
-def test_exp_and_sum_propagates_nan_and_zeroes_a_fully_masked_row():
+def test_softmax_array_propagates_nan_and_zeroes_a_fully_masked_row():
     x = np.random.default_rng(22).standard_normal(LARGE)
     x[0, 0, 3] = np.nan
     x[1, 2] = -np.inf

@@ -1,4 +1,4 @@
-"""minigrad keeps freed memory in the process on glibc Linux, unless told not to."""
+"""Importing minigrad leaves malloc alone; keep_freed_memory() is the opt-in (glibc Linux)."""
 
 import platform
 import subprocess
@@ -6,15 +6,27 @@ import sys
 
 import pytest
 
-CHECK = "import minigrad.memory as m, minigrad; print(m.applied)"
+GLIBC_LINUX = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
 
 
-@pytest.mark.parametrize("setting, expected", [(None, "True"), ("0", "False")])
-def test_malloc_setting_follows_the_environment(setting, expected, monkeypatch):
+def run(code: str) -> str:
+    """What `code` prints in a fresh interpreter: a process of its own, so malloc is untouched."""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
+def test_importing_minigrad_does_not_tune_malloc(monkeypatch):
+    monkeypatch.delenv("MINIGRAD_KEEP_FREED_MEMORY", raising=False)
+    assert run("import minigrad, minigrad.memory as m; print(m.applied)") == "False"
+
+
+@pytest.mark.parametrize("setting, expected", [(None, "True True"), ("0", "False False")])
+def test_keep_freed_memory_applies_on_request_unless_the_environment_says_no(
+    setting, expected, monkeypatch
+):
     if setting is None:
         monkeypatch.delenv("MINIGRAD_KEEP_FREED_MEMORY", raising=False)
     else:
         monkeypatch.setenv("MINIGRAD_KEEP_FREED_MEMORY", setting)
-    glibc_linux = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
-    out = subprocess.run([sys.executable, "-c", CHECK], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == (expected if glibc_linux else "False")
+    code = "import minigrad as mg; print(mg.memory.keep_freed_memory(), mg.memory.applied)"
+    assert run(code) == (expected if GLIBC_LINUX else "False False")

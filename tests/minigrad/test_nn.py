@@ -52,6 +52,21 @@ def test_state_dict_round_trip_restores_the_outputs():
     np.testing.assert_array_equal(model(x).data, other(x).data)
 
 
+def test_load_state_dict_writes_a_persistent_buffer_into_the_module_and_skips_the_others():
+    model = TwoLayer()
+    model.register_buffer("cache", np.zeros(2), persistent=False)
+    state = {**model.state_dict(), "scale": np.array([5.0, -1.0])}
+    assert "cache" not in state
+    x = Tensor(np.random.default_rng(1).standard_normal((4, 3)).astype(np.float32))
+    before = model(x).data
+    model.load_state_dict(state)
+    np.testing.assert_array_equal(model.scale, [5.0, -1.0])
+    np.testing.assert_array_equal(model.state_dict()["scale"], [5.0, -1.0])
+    np.testing.assert_allclose(model(x).data, before / 3.0 * np.array([5.0, -1.0]), rtol=1e-6)
+    with pytest.raises(ValueError, match=r"unexpected keys \['cache'\]"):
+        model.load_state_dict({**state, "cache": np.ones(2)})
+
+
 def test_load_state_dict_names_wrong_shapes_and_missing_or_unexpected_keys():
     model = TwoLayer()
     state = model.state_dict()

@@ -139,6 +139,32 @@ def test_warmup_then_cosine_schedule():
     )
 
 
+def test_warmup_rises_in_equal_steps_to_the_peak_then_falls_to_the_floor():
+    # checked by properties, not by the formula: equal rises to the peak at the last warmup
+    # step, then a fall through the midpoint between peak and floor, to the floor
+    schedule = dict(max_lr=3.0, warmup_steps=6, total_steps=26, min_lr=1.0)
+    lrs = [optim.warmup_cosine_lr(step, **schedule) for step in range(30)]
+    np.testing.assert_allclose(np.diff(lrs[:6]), 0.5)
+    assert lrs[5] == max(lrs) == 3.0 and lrs[0] == 0.5
+    assert lrs[16] == pytest.approx(2.0)  # (step 16 - 6) / (26 - 6) = halfway down
+    assert lrs[6] == 3.0 and all(a > b for a, b in zip(lrs[6:26], lrs[7:27]))  # cos(0) = 1
+    assert lrs[26:] == [1.0] * 4
+    falls = -np.diff(lrs[6:27])  # a half cosine: symmetric, steepest in the middle
+    np.testing.assert_allclose(falls, falls[::-1], rtol=1e-12)
+    assert falls[0] < falls[4] < falls[9] and falls[9] == pytest.approx(falls.max())
+    assert optim.warmup_cosine_lr(0, 3.0, warmup_steps=0, total_steps=10) == 3.0
+
+
+def test_bad_schedule_and_clipping_arguments_are_named():
+    opt = optim.SGD([nn.Parameter(np.zeros(1))], lr=1.0)
+    with pytest.raises(ValueError, match="warmup_steps <= total_steps, got 5 and 3"):
+        optim.WarmupCosine(opt, warmup_steps=5, total_steps=3)
+    with pytest.raises(ValueError, match="got -1 and 3"):
+        optim.WarmupCosine(opt, warmup_steps=-1, total_steps=3)
+    with pytest.raises(ValueError, match="norm_type=0.5 is not a norm"):
+        optim.clip_grad_norm(opt.param_groups[0]["params"], 1.0, norm_type=0.5)
+
+
 def test_clip_grad_norm_scales_all_gradients_together():
     a, b = nn.Parameter(np.zeros(2)), nn.Parameter(np.zeros(1))
     a.grad, b.grad = np.array([3.0, 0.0]), np.array([4.0])
@@ -226,6 +252,37 @@ def test_load_state_dict_refuses_a_group_of_another_size():
     saved = optim.Adam([a], lr=0.1).state_dict()
     with pytest.raises(ValueError, match="group 0 has 1 parameters saved, 2 here"):
         optim.Adam([a, b], lr=0.1).load_state_dict(saved)
+
+
+def adam_state_after_one_step(*shapes):
+    params = [nn.Parameter(np.ones(shape)) for shape in shapes]
+    opt = optim.Adam(params, lr=0.1)
+    for p in params:
+        p.grad = np.ones(p.shape)
+    opt.step()
+    return opt.state_dict()
+
+
+@pytest.mark.parametrize(
+    "corrupt, message",
+    [
+        (lambda s: s["param_groups"].append(dict(s["param_groups"][0])),
+         "state has 2 parameter groups, this optimizer 1"),
+        (lambda s: s["param_groups"][0].update(params=[0, 0]), "parameter id 0 twice"),
+        (lambda s: s["state"].update({7: s["state"][0]}), "parameter 7, which is in none"),
+        (lambda s: s["state"][1].update(exp_avg=np.ones(4)),
+         r"'exp_avg' of parameter 1 has shape \(4,\), the parameter \(3,\)"),
+        (lambda s: s["param_groups"][0].update(lr=-1.0), "lr=-1.0"),
+    ],
+)  # fmt: skip
+def test_load_state_dict_refuses_a_state_that_does_not_fit_and_changes_nothing(corrupt, message):
+    saved = adam_state_after_one_step(2, 3)
+    corrupt(saved)
+    a, b = nn.Parameter(np.ones(2)), nn.Parameter(np.ones(3))
+    opt = optim.Adam([a, b], lr=0.5)
+    with pytest.raises(ValueError, match=message):
+        opt.load_state_dict(saved)
+    assert opt.state == {} and opt.param_groups[0]["lr"] == 0.5
 
 
 def test_load_state_dict_keeps_the_parameters_of_a_torch_layout_group():

@@ -26,6 +26,26 @@ def test_save_and_load_round_trip(tmp_path):
     np.testing.assert_array_equal(fresh[0].weight.data, model[0].weight.data)
 
 
+def test_load_keeps_every_dtype_and_value_exactly(tmp_path):
+    rng = np.random.default_rng(0)
+    arrays = {
+        "float64": rng.standard_normal((2, 3)),  # float64 for gradient checks
+        "float32": rng.standard_normal(4).astype(np.float32),
+        "int64": np.array([2**40, -3, 7], dtype=np.int64),  # beyond int32 and float32
+        "int32": np.arange(3, dtype=np.int32),
+        "bool": np.array([True, False]),
+    }
+    path = tmp_path / "w.safetensors"
+    minigrad.save(arrays, path)
+    state, _ = minigrad.load(path)
+    for name, value in arrays.items():
+        assert state[name].dtype == value.dtype, name
+        np.testing.assert_array_equal(state[name], value)
+    model = nn.Linear(3, 2, rng=0, dtype=np.float64)
+    minigrad.save(model, path)
+    assert all(v.dtype == np.float64 for v in minigrad.load(path)[0].values())
+
+
 def test_the_file_is_plain_safetensors_not_pickle(tmp_path):
     path = tmp_path / "w.safetensors"
     minigrad.save({"a": np.arange(4, dtype=np.float32)}, path)

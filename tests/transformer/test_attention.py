@@ -63,6 +63,20 @@ def test_attention_matches_the_formula_in_numpy(name):
     np.testing.assert_allclose(out.data, expected, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("fn", [scaled_dot_product_attention, attention_from_primitives])
+def test_scores_are_scaled_by_the_key_size_when_values_are_wider_or_narrower(fn):
+    for d_k, d_v in [(4, 9), (9, 1)]:  # sqrt(d_k) and sqrt(d_v) differ
+        q, k, v = random_tensors((2, 3, d_k), (2, 5, d_k), (2, 5, d_v), seed=d_v)
+        out = fn(q, k, v, causal_mask(3, 5))
+        assert out.shape == (2, 3, d_v)
+        scores = np.einsum("bqd,bkd->bqk", q.data, k.data) / math.sqrt(d_k)
+        scores = np.where(causal_mask(3, 5), scores, -np.inf)
+        weights = np.exp(scores - scores.max(-1, keepdims=True))
+        weights /= weights.sum(-1, keepdims=True)
+        np.testing.assert_allclose(out.data, weights @ v.data, rtol=1e-12, atol=1e-14)
+        assert gradcheck(lambda q, k, v: fn(q, k, v), q, k, v)
+
+
 @pytest.mark.parametrize("name", MASKS)
 def test_fused_attention_equals_its_composition_in_values_and_gradients(name):
     q, k, v = qkv(seed=2)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from minigrad import Tensor, gradcheck, random_tensors
+from minigrad import functional as F
 from minigrad.functional import erf
 from transformer.feedforward import FeedForward, MoE
 
@@ -104,6 +105,28 @@ def test_tokens_over_capacity_get_zero_from_the_moe_and_pass_through_the_residua
         assert not dropped[mine[:2]].any() and dropped[mine[2:]].all()
 
 
+@pytest.mark.parametrize("capacity_factor, capacity", [(0.5, 2), (0.7, 3), (1.0, 3), (2.0, 6)])
+def test_capacity_caps_each_expert_and_leaves_the_kept_tokens_as_without_it(
+    capacity_factor, capacity
+):
+    # 6 tokens, 2 choices each, 4 experts: capacity = ceil(capacity_factor * 6 * 2 / 4)
+    (x,) = random_tensors((1, 6, 8), seed=58)
+    capped = MoE(8, 4, top_k=2, hidden=5, capacity_factor=capacity_factor, rng=8, dtype=np.float64)
+    free = MoE(8, 4, top_k=2, hidden=5, rng=8, dtype=np.float64)  # the same weights, no cap
+    y, y_free = capped(x).data[0], free(x).data[0]
+    assert capped.capacity == capacity and free.dropped_tokens == 0
+    choices = np.argsort(-F.softmax(capped.router(x)).data[0], axis=-1, kind="stable")[:, :2]
+    dropped = capped.dropped_mask[0]  # (6, 2)
+    kept_per_expert = np.bincount(choices[~dropped], minlength=4)
+    np.testing.assert_array_equal(kept_per_expert, np.minimum(free.tokens_per_expert, capacity))
+    untouched, emptied = ~dropped.any(-1), dropped.all(-1)
+    np.testing.assert_allclose(y[untouched], y_free[untouched], rtol=1e-13)
+    assert not y[emptied].any()
+    assert (
+        capped.dropped_tokens == dropped.sum() == (free.tokens_per_expert - kept_per_expert).sum()
+    )
+
+
 @pytest.mark.parametrize("top_k", [1, 2], ids=["top-1", "top-2"])
 def test_moe_gradcheck_away_from_routing_ties(top_k):
     moe = MoE(8, 4, top_k, hidden=4, capacity_factor=1.0, rng=4, dtype=np.float64)
@@ -149,6 +172,19 @@ def test_load_balancing_loss_is_one_when_uniform_and_n_experts_when_collapsed():
     moe(x)
     np.testing.assert_array_equal(moe.tokens_per_expert, [0, 0, 6, 0])
     assert moe.aux_loss.item() == pytest.approx(4.0, rel=1e-6)
+
+
+def test_router_losses_by_hand_on_tokens_that_read_one_column_of_the_router_each():
+    moe = MoE(3, 2, rng=9, dtype=np.float64)
+    moe.router.weight.data[...] = [[2.0, 0.0, -1.0], [0.0, 1.0, 3.0]]  # (n_experts, d_model)
+    moe(Tensor(np.eye(3)[None]))  # token n has logits router.weight[:, n]
+    logits = [(2.0, 0.0), (0.0, 1.0), (-1.0, 3.0)]
+    lse = [math.log(math.exp(a) + math.exp(b)) for a, b in logits]
+    assert moe.z_loss.item() == pytest.approx(sum(v * v for v in lse) / 3, rel=1e-14)
+    p0 = [math.exp(a - v) for (a, _), v in zip(logits, lse)]  # P(expert 0) per token
+    f = [1 / 3, 2 / 3]  # top-1: token 0 to expert 0, tokens 1 and 2 to expert 1
+    P = [sum(p0) / 3, 1 - sum(p0) / 3]
+    assert moe.aux_loss.item() == pytest.approx(2 * (f[0] * P[0] + f[1] * P[1]), rel=1e-14)
 
 
 def test_moe_keeps_float32():

@@ -76,6 +76,55 @@ def test_fixed_mask_is_the_own_block_plus_the_last_c_of_each_block():
     np.testing.assert_array_equal(fixed_mask(7, 3, 3), causal_mask(7))
 
 
+# The rules in words, one entry at a time: query i may attend to key j iff ...
+def causal(i, j, cached=0):
+    return j <= i + cached  # (with `cached` keys before the first query)
+
+
+def sliding_window(i, j, window):
+    return i - window < j <= i
+
+
+def strided(i, j, stride):
+    return j <= i and (i - j < stride or (i - j) % stride == 0)
+
+
+def fixed(i, j, stride, c):
+    return j <= i and (i // stride == j // stride or j % stride >= stride - c)
+
+
+def by_definition(rule, T, T_k=None, **settings):
+    """A mask built from `rule` with Python loops, entry by entry."""
+    keys = range(T if T_k is None else T_k)
+    return np.array([[rule(i, j, **settings) for j in keys] for i in range(T)], dtype=bool)
+
+
+@pytest.mark.parametrize("T", [1, 2, 7, 12])
+def test_masks_equal_their_rules_entry_by_entry(T):
+    for cached in range(4):  # the T queries are the last T of T + cached positions
+        expected = by_definition(causal, T, T + cached, cached=cached)
+        np.testing.assert_array_equal(causal_mask(T, T + cached), expected)
+    for window in (1, 2, 3, 5, 20):
+        expected = by_definition(sliding_window, T, window=window)
+        np.testing.assert_array_equal(sliding_window_mask(T, window), expected)
+    for stride in (1, 2, 3, 4):
+        expected = by_definition(strided, T, stride=stride)
+        np.testing.assert_array_equal(strided_mask(T, stride), expected)
+        for c in range(1, stride + 1):
+            expected = by_definition(fixed, T, stride=stride, c=c)
+            np.testing.assert_array_equal(fixed_mask(T, stride, c), expected)
+
+
+def test_each_query_sees_as_many_keys_as_its_pattern_allows():
+    i = np.arange(10)  # query positions
+    np.testing.assert_array_equal(causal_mask(10).sum(1), i + 1)
+    np.testing.assert_array_equal(sliding_window_mask(10, 4).sum(1), np.minimum(i + 1, 4))
+    # strided, stride 3: the last 3 positions, plus those 3, 6, 9, ... further back
+    np.testing.assert_array_equal(strided_mask(10, 3).sum(1), np.minimum(i + 1, 3) + i // 3)
+    # fixed, stride 4, c 1: the own block so far, plus the last position of each earlier block
+    np.testing.assert_array_equal(fixed_mask(10, 4, 1).sum(1), i % 4 + 1 + i // 4)
+
+
 @pytest.mark.parametrize(
     "mask",
     [sliding_window_mask(9, 3), strided_mask(9, 2), strided_mask(9, 4), fixed_mask(9, 3, 1)],

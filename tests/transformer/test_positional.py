@@ -11,6 +11,7 @@ from transformer.positional import (
     RotaryEmbedding,
     SinusoidalPositionalEncoding,
     apply_rotary,
+    rotary_angles,
     sinusoidal_encoding,
 )
 
@@ -33,6 +34,20 @@ def test_sinusoidal_table_with_an_offset_continues_the_sequence_and_handles_odd_
     )
     assert sinusoidal_encoding(3, 7).shape == (3, 7)
     assert sinusoidal_encoding(3, 8).dtype == np.float32
+
+
+def test_sinusoidal_table_by_hand_and_by_its_relative_position_property():
+    # d_model = 4, base 10000: the pairs turn at 1 and 1 / 10000^(2/4) = 1/100 per position
+    table = sinusoidal_encoding(50, 4, dtype=np.float64)
+    for pos in (1, 7, 49):
+        expected = [math.sin(pos), math.cos(pos), math.sin(pos / 100), math.cos(pos / 100)]
+        np.testing.assert_allclose(table[pos], expected, atol=1e-15)
+    # each pair is a point on the unit circle, and PE[p] . PE[q] depends on p - q only
+    table = sinusoidal_encoding(40, 16, base=50.0, dtype=np.float64)
+    np.testing.assert_allclose((table**2).sum(-1), 8.0)
+    gram = table @ table.T
+    for shift in (1, 5, 17):
+        np.testing.assert_allclose(np.diagonal(gram, shift), gram[0, shift], atol=1e-12)
 
 
 def test_sinusoidal_module_adds_the_table_and_passes_gradcheck():
@@ -85,6 +100,23 @@ def test_interleaved_rotation_of_the_first_pair_is_a_2d_rotation_by_position_tim
         c, s = math.cos(pos), math.sin(pos)
         np.testing.assert_allclose(out[pos, :2], [2 * c - 1 * s, 1 * c + 2 * s], atol=1e-15)
     np.testing.assert_allclose(out[:, 2:], 0)
+
+
+@pytest.mark.parametrize("interleaved", [False, True], ids=["half", "interleaved"])
+def test_every_pair_turns_by_pos_times_base_to_the_minus_2i_over_d(interleaved):
+    d, base, offset, T = 8, 100.0, 3, 6
+    pairs = [(2 * i, 2 * i + 1) if interleaved else (i, i + d // 2) for i in range(d // 2)]
+    x = np.zeros((T, d))
+    for a, _ in pairs:
+        x[:, a] = 1.0  # each pair starts at (1, 0): its image is (cos t, sin t)
+    out = apply_rotary(Tensor(x), offset=offset, base=base, interleaved=interleaved).data
+    for i, (a, b) in enumerate(pairs):
+        for t in range(T):
+            angle = (offset + t) * base ** (-2 * i / d)
+            assert out[t, a] == pytest.approx(math.cos(angle), abs=1e-14)
+            assert out[t, b] == pytest.approx(math.sin(angle), abs=1e-14)
+    expected = [[(offset + t) * base ** (-2 * i / d) for i in range(d // 2)] for t in range(T)]
+    np.testing.assert_allclose(rotary_angles(T, d, base, offset), expected, rtol=1e-15)
 
 
 def test_the_two_conventions_differ_only_by_which_dimensions_are_paired():
