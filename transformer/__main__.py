@@ -785,8 +785,8 @@ def plan_finetuning(args: argparse.Namespace) -> dict[str, Any]:
         targets = LORA_TARGETS if args.lora_targets is None else args.lora_targets.split(",")
         settings["lora"] = _checked(LoRAConfig, rank=args.lora_rank, targets=tuple(targets),
                                     alpha=args.lora_alpha or 2.0 * args.lora_rank)  # fmt: skip
-    if args.task == "classify":
-        settings["pooling"] = args.pooling or "mean"
+    if args.pooling:
+        settings["pooling"] = args.pooling
     config = GPTClassifierConfig if args.task == "classify" else InstructGPTConfig
     _checked(config, **checkpoint.model.config.to_dict(), **settings)  # rank, blocks: checked
     return {"resume": False, "out": out, "task": args.task, "train_config": train_config,

@@ -13,12 +13,15 @@ from transformer.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkp
 from transformer.data import load_corpus
 from transformer.finetune import (
     END_TOKEN,
+    BagOfWords,
     GPTClassifier,
     InstructGPT,
     InstructionTask,
     LoRAConfig,
     LoRALinear,
     SectionTask,
+    _rows_times,
+    _transpose_times,
     apply_lora,
     collate_rows,
     encoder_classifier,
@@ -232,6 +235,20 @@ def test_the_bag_of_words_baseline_learns_the_sections(char_tokenizer):
     assert SectionTask(char_tokenizer, 64).baseline_accuracy() > 0.5
 
 
+def test_the_sparse_products_of_the_baseline_are_the_dense_ones():
+    texts = ["the cat sat on the mat", "a dog", "", "the the the dog"]
+    model = BagOfWords(2, steps=1).fit(texts, np.array([0, 1, 0, 1]))
+    x = model.features(texts)
+    rows, cols, vals, n = x
+    dense = np.zeros((n, len(model.vocabulary)))
+    dense[rows, cols] = vals
+    np.testing.assert_allclose(np.linalg.norm(dense, axis=1), [1, 1, 0, 1])  # unit length
+    W = np.random.default_rng(0).normal(size=(len(model.vocabulary), 3))
+    G = np.random.default_rng(1).normal(size=(n, 3))
+    np.testing.assert_allclose(_rows_times(x, W), dense @ W, rtol=1e-12)
+    np.testing.assert_allclose(_transpose_times(x, G, len(W)), dense.T @ G, rtol=1e-12)
+
+
 def test_encoder_classifier_copies_the_body_and_adds_a_head():
     encoder = EncoderModel(EncoderConfig(vocab_size=24, block_size=16, n_layer=2, n_head=2,
                                          n_embd=16, dropout=0.0), rng=0)  # fmt: skip
@@ -246,6 +263,25 @@ def test_encoder_classifier_copies_the_body_and_adds_a_head():
                                + model.classifier.bias.data, rtol=1e-5)  # fmt: skip
     mean = encoder_classifier(encoder, 3, pooling="mean", rng=1)
     assert mean(x)[0].shape == (3, 3) and all(p.requires_grad for p in mean.parameters())
+
+
+def test_the_encoder_reads_section_passages_after_its_cls_token_and_learns_them(char_tokenizer):
+    V = char_tokenizer.vocab_size
+    encoder = EncoderModel(EncoderConfig(vocab_size=V + 1, block_size=16, n_layer=1, n_head=2,
+                                         n_embd=16, dropout=0.0), rng=0)  # fmt: skip
+    model = encoder_classifier(encoder, SectionTask.n_classes, pooling="cls", rng=1)
+    task = SectionTask(char_tokenizer, 16, cls_id=V)  # [CLS] is the id after the characters
+    batch = task.batch("train", 8, np.random.default_rng(0))
+    assert (batch[0][:, 0] == V).all() and batch[0].shape[1] <= 16
+    opt = optim.AdamW(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(30):  # one batch, learned by heart: the head and body train together
+        opt.zero_grad()
+        loss = task.loss(model, batch)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.2 * losses[0]
 
 
 # ------------------------------------------------------------------ instruction tuning
