@@ -715,7 +715,8 @@ def _add_finetune_parser(commands: Any) -> None:
                           help="continue the run saved in --out (to --steps)")  # fmt: skip
     finetune.add_argument("--trainable-blocks", type=non_negative_int, metavar="N",
                           help="train only the last N blocks and the final norm (0: only the "
-                          "head / new token); default: every weight")  # fmt: skip
+                          "head / new token; with --lora-rank: adapt only the last N blocks); "
+                          "default: every weight")  # fmt: skip
     finetune.add_argument("--pooling", choices=POOLINGS,
                           help="classify: the mean of the hidden states (default) or the last "
                           "real token's")  # fmt: skip
