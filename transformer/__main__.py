@@ -1,4 +1,4 @@
-"""python -m transformer: train a GPT on a CPU, sample from it, evaluate it.
+"""python -m transformer: train a GPT on a CPU, sample from it, evaluate it, fine-tune it.
 
     python -m transformer train                          # the default preset, about 3 minutes
     python -m transformer train --preset tiny --out runs/tiny
@@ -10,6 +10,7 @@
     python -m transformer export --checkpoint runs/default --out exported   # Hugging Face GPT-2
     python -m transformer sample --hf exported --prompt "The "
     python -m transformer embed --model all-MiniLM-L6-v2 --similarity "A cat." "A dog."
+    python -m transformer finetune --checkpoint runs/default --task instruct --out runs/instruct
 
 --model rnn, lstm, gru or cnn trains a model from before transformers (transformer.baselines)
 instead of the GPT, with the same data, recipe, checkpoints, sampling and evaluation.
@@ -51,8 +52,24 @@ from transformer.data import (
     train_tokenizer,
 )
 from transformer.feedforward import ACTIVATIONS
+from transformer.finetune import (
+    LORA_TARGETS,
+    POOLINGS,
+    TASKS,
+    GPTClassifierConfig,
+    InstructGPTConfig,
+    InstructionTask,
+    LoRAConfig,
+    SectionTask,
+    describe_trainable,
+    format_prompt,
+    respond,
+    save_adapters,
+    start_finetuning,
+    task_for,
+)
 from transformer.generation import LANGUAGE_MODELS as LANGUAGE_MODEL_CLASSES
-from transformer.generation import generate
+from transformer.generation import generate, softmax
 from transformer.models import ATTENTION_PATTERNS, NORMS, POSITIONS, GPTConfig
 from transformer.pretrained import export_gpt2, load_bert, load_gpt2, load_gpt2_tokenizer
 from transformer.train import (
@@ -64,9 +81,11 @@ from transformer.train import (
 )
 
 PROG = "python -m transformer"
+FINETUNED_KINDS = ("gpt_classifier", "gpt_instruct")  # made by `finetune`
 # the checkpoint kinds that continue a text: gpt, rnn, lstm, gru, cnn
 LANGUAGE_MODELS = tuple(kind for kind, (_, model) in MODEL_KINDS.items()
-                        if issubclass(model, LANGUAGE_MODEL_CLASSES))  # fmt: skip
+                        if issubclass(model, LANGUAGE_MODEL_CLASSES)
+                        and kind not in FINETUNED_KINDS)  # fmt: skip
 
 
 class UsageError(Exception):
@@ -267,7 +286,7 @@ def _add_sampling(parser: argparse.ArgumentParser, length: int) -> None:
 def build_parser() -> Parser:
     parser = Parser(prog=PROG, description=__doc__.splitlines()[0],
                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                    epilog="\n".join(__doc__.splitlines()[2:13]))  # fmt: skip
+                    epilog="\n".join(__doc__.splitlines()[2:14]))  # fmt: skip
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     train = commands.add_parser(
@@ -357,6 +376,8 @@ def build_parser() -> Parser:
         action="store_true",
         help="print the cosine similarity of every pair instead",
     )
+    sample.add_argument("--input", help="instruction-tuned models: the template's Input field")
+    _add_finetune_parser(commands)
     return parser
 
 
@@ -506,23 +527,29 @@ def train_command(args: argparse.Namespace) -> None:
     cfg = trainer.config
     print(f"training {cfg.steps - trainer.step} steps of {cfg.batch_size} x "
           f"{trainer.model.config.block_size} tokens into {trainer.out_dir}")  # fmt: skip
-    try:
-        row = trainer.run()
-    except TrainingInterruptedError:
-        print(f"\ninterrupted: step {trainer.step} is saved in {trainer.out_dir}; continue with\n"
-              f"  {PROG} train --out {trainer.out_dir} --resume --steps {cfg.steps}")  # fmt: skip
-        raise SystemExit(130) from None
-    except TrainingDivergedError as error:
-        kept = trainer.last_saved_step
-        where = f"the checkpoint of step {kept} is kept" if kept else "no checkpoint was saved"
-        raise SystemExit(f"{PROG} train: error: {error}; stopped ({where} in "
-                         f"{trainer.out_dir}); try a lower --lr") from None  # fmt: skip
+    row = run_trainer(trainer, "train")
     val = row.get("val_loss")
     per_char = row.get("val_loss_per_char")
     print(f"step {trainer.step}: validation loss {val:.4f} nats per token"
           + (f", {per_char:.4f} per character" if per_char is not None else ""))  # fmt: skip
     write_samples(trainer.model, trainer.tokenizer, "The ", args, 1)
     print(f"\ncheckpoint: {trainer.out_dir}\nloss curve: {trainer.out_dir / PLOT_FILE}")
+
+
+def run_trainer(trainer: Trainer, command: str) -> dict[str, Any]:
+    """trainer.run(), with Ctrl-C (saved: how to continue) and divergence told in words."""
+    try:
+        return trainer.run()
+    except TrainingInterruptedError:
+        print(f"\ninterrupted: step {trainer.step} is saved in {trainer.out_dir}; continue with\n"
+              f"  {PROG} {command} --out {trainer.out_dir} --resume "
+              f"--steps {trainer.config.steps}")  # fmt: skip
+        raise SystemExit(130) from None
+    except TrainingDivergedError as error:
+        kept = trainer.last_saved_step
+        where = f"the checkpoint of step {kept} is kept" if kept else "no checkpoint was saved"
+        raise SystemExit(f"{PROG} {command}: error: {error}; stopped ({where} in "
+                         f"{trainer.out_dir}); try a lower --lr") from None  # fmt: skip
 
 
 def _shape(config: Any) -> str:
@@ -560,8 +587,8 @@ def write_samples(
         print(f"\n--- {header} ---\n{prompt}{tokenizer.decode(new)}")
 
 
-def _language_model_checkpoint(directory: Path) -> Checkpoint:
-    checkpoint = _checkpoint(directory)
+def _language_model_checkpoint(directory: Path, checkpoint: Checkpoint | None = None) -> Checkpoint:
+    checkpoint = checkpoint or _checkpoint(directory)
     if checkpoint.kind not in LANGUAGE_MODELS:
         raise UsageError(f"{directory} holds a {checkpoint.kind} model, not a language model")
     if checkpoint.tokenizer is None:
@@ -572,10 +599,15 @@ def _language_model_checkpoint(directory: Path) -> Checkpoint:
 def sample_command(args: argparse.Namespace) -> None:
     if not args.prompt:
         raise UsageError("--prompt is empty: give the model some text to continue")
+    checkpoint = None if args.hf is not None else _checkpoint(args.checkpoint)
+    if checkpoint is not None and checkpoint.kind in FINETUNED_KINDS:
+        return sample_finetuned(checkpoint, args)
+    if args.input is not None:
+        raise UsageError("--input is for instruction-tuned models (finetune --task instruct)")
     if args.hf is not None:
         model, tokenizer = load_gpt2(args.hf), load_gpt2_tokenizer(args.hf)
     else:
-        checkpoint = _language_model_checkpoint(args.checkpoint)
+        checkpoint = _language_model_checkpoint(args.checkpoint, checkpoint)
         model, tokenizer = checkpoint.model, checkpoint.tokenizer
     write_samples(model, tokenizer, args.prompt, args, args.num_samples)
 
@@ -614,7 +646,10 @@ def embed_command(args: argparse.Namespace) -> None:
 
 
 def eval_command(args: argparse.Namespace) -> None:
-    checkpoint = _language_model_checkpoint(args.checkpoint)
+    checkpoint = _checkpoint(args.checkpoint)
+    if checkpoint.kind in FINETUNED_KINDS:
+        return eval_finetuned(checkpoint, args)
+    checkpoint = _language_model_checkpoint(args.checkpoint, checkpoint)
     if args.data is not None:
         text = read_text_file(args.data)
         ids = np.array(checkpoint.tokenizer.encode_ordinary(text))
@@ -638,9 +673,247 @@ def eval_command(args: argparse.Namespace) -> None:
           f"perplexity {math.exp(loss):.2f}")  # fmt: skip
 
 
+# ===================================================================== finetune
+# Each task's training recipe (LoRA's adapters start at zero and take a larger lr); any
+# training flag overrides one setting.
+FINETUNE_TRAINING: dict[str, dict[str, Any]] = {
+    "classify": {"steps": 300, "batch_size": 32, "lr": 1e-3, "lora_lr": 5e-3,
+                 "warmup_steps": 30, "weight_decay": 0.0, "eval_interval": 100,
+                 "eval_batches": 8},
+    "instruct": {"steps": 300, "batch_size": 8, "lr": 1e-3, "lora_lr": 5e-3,
+                 "warmup_steps": 30, "weight_decay": 0.0, "eval_interval": 100,
+                 "eval_batches": 8},
+}  # fmt: skip
+FINETUNE_CHOICES = (
+    "--checkpoint",
+    "--task",
+    "--pooling",
+    "--trainable-blocks",
+    "--lora-rank",
+    "--lora-alpha",
+    "--lora-targets",
+)  # what makes a run; --resume keeps its own
+ADAPTERS_FILE = "adapters.safetensors"
+
+
+def _add_finetune_parser(commands: Any) -> None:
+    finetune = commands.add_parser(
+        "finetune", help="fine-tune a trained GPT: a classifier or an instruction follower",
+        description="Fine-tune a GPT trained with `train`: --task classify learns which part "
+        "of Python's documentation a passage comes from (against a bag-of-words baseline); "
+        "--task instruct learns to answer instructions and stop. The data is made from the "
+        "embedded corpus. Full fine-tuning by default; --lora-rank trains low-rank adapters.",
+        epilog="default recipes (training flags override them): " + "; ".join(
+            f"{task}: " + ", ".join(f"{k} {v}" for k, v in recipe.items())
+            for task, recipe in FINETUNE_TRAINING.items()),
+    )  # fmt: skip
+    finetune.add_argument("--checkpoint", type=Path, metavar="DIR",
+                          help="the pretrained GPT (a `train` run)")  # fmt: skip
+    finetune.add_argument("--task", choices=TASKS, help="classify or instruct")
+    finetune.add_argument("--out", type=Path, required=True, help="the fine-tuning run directory")
+    finetune.add_argument("--resume", action="store_true",
+                          help="continue the run saved in --out (to --steps)")  # fmt: skip
+    finetune.add_argument("--trainable-blocks", type=non_negative_int, metavar="N",
+                          help="train only the last N blocks and the final norm (0: only the "
+                          "head / new token; with --lora-rank: adapt only the last N blocks); "
+                          "default: every weight")  # fmt: skip
+    finetune.add_argument("--pooling", choices=POOLINGS,
+                          help="classify: the mean of the hidden states (default) or the last "
+                          "real token's")  # fmt: skip
+    lora = finetune.add_argument_group("LoRA")
+    lora.add_argument("--lora-rank", type=positive_int, metavar="R",
+                      help="train rank-R adapters instead of the weights")  # fmt: skip
+    lora.add_argument(
+        "--lora-alpha",
+        type=positive_float,
+        help="the adapters' scale alpha (update (alpha / R) B A; default 2 R)",
+    )
+    lora.add_argument(
+        "--lora-targets",
+        metavar="NAMES",
+        help=f"comma-separated layers to adapt (default {','.join(LORA_TARGETS)})",
+    )
+    finetune.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_settings(finetune, TRAIN_FLAGS, {}, "training")  # defaults: FINETUNE_TRAINING
+
+
+def plan_finetuning(args: argparse.Namespace) -> dict[str, Any]:
+    """Check every argument of `finetune` and decide what to do, before any work."""
+    out = args.out
+    training = given(args, TRAIN_FLAGS, "training")
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a directory")
+    if args.resume:
+        fixed = _flags_given(args, *FINETUNE_CHOICES, *(f for f in TRAIN_FLAGS if f != "--steps"))
+        if fixed:
+            raise UsageError(f"--resume continues the run in {out} as it was saved; it takes "
+                             f"--steps but not {', '.join(fixed)}")  # fmt: skip
+        if not (out / CHECKPOINT_FILE).is_file():
+            raise UsageError(f"--resume: {out} holds no run to continue (no {CHECKPOINT_FILE})")
+        checkpoint = _checkpoint(out)
+        if checkpoint.kind not in FINETUNED_KINDS or "train_config" not in checkpoint.training:
+            raise UsageError(f"{out} holds no fine-tuning run to continue")
+        steps = training.get("steps", checkpoint.training["train_config"]["steps"])
+        if steps <= checkpoint.step:
+            raise UsageError(
+                f"the run in {out} is at step {checkpoint.step} already; give --steps above it"
+            )
+        return {"resume": True, "out": out, "steps": steps, "checkpoint": checkpoint}
+
+    for flag in ("--checkpoint", "--task"):
+        if not _flags_given(args, flag):
+            raise UsageError(f"{flag} is required (or --resume, to continue a run)")
+    if (out / CHECKPOINT_FILE).exists():
+        raise UsageError(
+            f"{out} already holds a run: continue it with --resume, or choose another --out"
+        )
+    if args.pooling and args.task != "classify":
+        raise UsageError("--pooling is for --task classify")
+    if args.lora_rank is None and (args.lora_alpha or args.lora_targets):
+        raise UsageError("--lora-alpha and --lora-targets need --lora-rank")
+    recipe = dict(FINETUNE_TRAINING[args.task])
+    lora_lr = recipe.pop("lora_lr")
+    recipe["lr"] = lora_lr if args.lora_rank else recipe["lr"]
+    train_config = _checked(TrainConfig, **{**recipe, **training})
+    checkpoint = _checkpoint(args.checkpoint)
+    if checkpoint.kind != "gpt":
+        raise UsageError(f"{args.checkpoint} holds a {checkpoint.kind} model; finetune starts "
+                         f"from a GPT trained with `{PROG} train`")  # fmt: skip
+    if checkpoint.tokenizer is None:
+        raise UsageError(f"{args.checkpoint} has no tokenizer.json: cannot turn text into tokens")
+    settings: dict[str, Any] = {"trainable_blocks": args.trainable_blocks, "lora": None}
+    if args.lora_rank is not None:
+        targets = LORA_TARGETS if args.lora_targets is None else args.lora_targets.split(",")
+        settings["lora"] = _checked(LoRAConfig, rank=args.lora_rank, targets=tuple(targets),
+                                    alpha=args.lora_alpha or 2.0 * args.lora_rank)  # fmt: skip
+    if args.pooling:
+        settings["pooling"] = args.pooling
+    config = GPTClassifierConfig if args.task == "classify" else InstructGPTConfig
+    _checked(config, **checkpoint.model.config.to_dict(), **settings)  # rank, blocks: checked
+    return {"resume": False, "out": out, "task": args.task, "train_config": train_config,
+            "checkpoint": checkpoint, "settings": settings}  # fmt: skip
+
+
+def finetune_command(args: argparse.Namespace) -> None:
+    plan = plan_finetuning(args)
+    _keep_freed_memory()
+    progress = not args.no_progress
+    if plan["resume"]:
+        trainer = Trainer.resume(plan["out"], lambda ck: task_for(ck.model, ck.tokenizer),
+                                 steps=plan["steps"], progress=progress)  # fmt: skip
+        print(f"resuming {describe(plan['checkpoint'])} to step {plan['steps']}")
+        before = None
+    else:
+        source, config = plan["checkpoint"], plan["train_config"]
+        model, tokenizer = start_finetuning(source.model, source.tokenizer, plan["task"],
+                                            rng=config.seed, **plan["settings"])  # fmt: skip
+        task = task_for(model, tokenizer)
+        print(f"starting from {describe(source)}")
+        print(
+            f"{type(model).__name__}: {describe_trainable(model)}"
+            + (f" (LoRA rank {model.config.lora.rank})" if model.config.lora else "")
+        )
+        before = _instruct_measures(model, tokenizer, task) if plan["task"] == "instruct" else None
+        trainer = Trainer(
+            model,
+            task,
+            config,
+            plan["out"],
+            tokenizer,
+            progress,
+            run_info={"task": plan["task"], "pretrained": str(source.path.parent)},
+        )
+    cfg = trainer.config
+    print(f"fine-tuning {cfg.steps - trainer.step} steps of {cfg.batch_size} examples into "
+          f"{trainer.out_dir}")  # fmt: skip
+    row = run_trainer(trainer, "finetune")
+    print(f"step {trainer.step}: validation loss {row['val_loss']:.4f}")
+    report_finetuned(trainer.model, trainer.tokenizer, trainer.task, before)
+    if trainer.model.config.lora is not None:
+        save_adapters(trainer.model, trainer.out_dir / ADAPTERS_FILE)
+        print(f"adapters alone: {trainer.out_dir / ADAPTERS_FILE}")
+    print(f"\ncheckpoint: {trainer.out_dir}\nloss curve: {trainer.out_dir / PLOT_FILE}")
+
+
+def _instruct_measures(model: Any, tokenizer: Any, task: InstructionTask) -> dict[str, Any]:
+    """Held-out response loss, end-token probability, and a sampled response to the
+    held-out instruction with the shortest answer (temperature 0.7, a fixed seed)."""
+    pair = min(task.pairs["val"], key=lambda p: len(p.response))
+    response = respond(model, tokenizer, model.end_id(tokenizer), pair.instruction, pair.input,
+                       temperature=0.7, rng=0)  # fmt: skip
+    return {"loss": task.response_loss(model), "end": task.end_probability(model), "pair": pair,
+            "response": response}  # fmt: skip
+
+
+def report_finetuned(model: Any, tokenizer: Any, task: Any, before: Any = None) -> None:
+    """Held-out results: accuracy against the baselines, or response loss and a response."""
+    if isinstance(task, SectionTask):
+        n = len(task.balanced("val"))
+        print(
+            f"held-out accuracy {task.accuracy(model):.1%} on {n} passages "
+            f"({n // task.n_classes} per section: {', '.join(task.labels)}); chance "
+            f"{1 / task.n_classes:.1%}, bag-of-words baseline {task.baseline_accuracy():.1%}"
+        )
+        return
+    after = _instruct_measures(model, tokenizer, task)
+    was = (lambda key, form: f" (before: {before[key]:{form}})") if before else (lambda *_: "")
+    print(f"held-out response loss {after['loss']:.4f} nats per token{was('loss', '.4f')}, on "
+          f"{len(task.pairs['val'])} pairs of topics not trained on")  # fmt: skip
+    print(f"probability of the end token where a response is over {after['end']:.3f}"
+          f"{was('end', '.4f')}")  # fmt: skip
+    pair = after["pair"]
+    prompt = format_prompt(pair.instruction, pair.input)
+    if before:
+        print(f"\n--- before (sampled, temperature 0.7) ---\n{prompt}{before['response']}")
+    print(
+        f"\n--- {'after' if before else 'response'} (sampled, temperature 0.7) ---\n"
+        f"{prompt}{after['response']}\n(the documentation says: {pair.response})"
+    )
+
+
+def sample_finetuned(checkpoint: Checkpoint, args: argparse.Namespace) -> None:
+    """A classifier labels the prompt; an instruction model answers it in the template."""
+    model, tokenizer = checkpoint.model, checkpoint.tokenizer
+    if tokenizer is None:
+        raise UsageError(f"{args.checkpoint} has no tokenizer.json: cannot turn text into tokens")
+    if checkpoint.kind == "gpt_classifier":
+        if args.input is not None:
+            raise UsageError("--input is for instruction-tuned models; this is a classifier")
+        ids = tokenizer.encode_ordinary(args.prompt)[-model.config.block_size :]
+        with no_grad():
+            probs = softmax(model(np.array([ids]))[0].data[0])
+        print(f"{args.checkpoint} is a classifier: it labels text (the section of Python's "
+              f"documentation it reads like) instead of writing it")  # fmt: skip
+        for label, p in sorted(zip(model.config.labels, probs), key=lambda lp: -lp[1]):
+            print(f"{p:7.1%}  {label}")
+        return
+    end_id = model.end_id(tokenizer)
+    for i in range(args.num_samples):
+        response = respond(
+            model, tokenizer, end_id, args.prompt, args.input or "", args.max_new_tokens,
+            temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+            num_beams=args.num_beams, length_penalty=args.length_penalty,
+            rng=args.sample_seed + i, use_cache=not args.no_cache,
+        )  # fmt: skip
+        header = f"response {i + 1}" if args.num_samples > 1 else "response"
+        print(f"\n--- {header} ---\n{format_prompt(args.prompt, args.input or '')}{response}")
+
+
+def eval_finetuned(checkpoint: Checkpoint, args: argparse.Namespace) -> None:
+    if args.data is not None:
+        raise UsageError("--data is for language models; a fine-tuned model is evaluated on "
+                         "its task's held-out examples")  # fmt: skip
+    if checkpoint.tokenizer is None:
+        raise UsageError(f"{args.checkpoint} has no tokenizer.json: cannot turn text into tokens")
+    print(describe(checkpoint))
+    report_finetuned(checkpoint.model, checkpoint.tokenizer,
+                     task_for(checkpoint.model, checkpoint.tokenizer))  # fmt: skip
+
+
 # ===================================================================== main
 COMMANDS = {"train": train_command, "sample": sample_command, "eval": eval_command,
-            "export": export_command, "embed": embed_command}  # fmt: skip
+            "export": export_command, "embed": embed_command,
+            "finetune": finetune_command}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

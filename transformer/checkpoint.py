@@ -34,6 +34,7 @@ from transformer.baselines import (
     RecurrentConfig,
     RNNLanguageModel,
 )
+from transformer.finetune import GPTClassifier, GPTClassifierConfig, InstructGPT, InstructGPTConfig
 from transformer.models import (
     GPT,
     EncoderConfig,
@@ -56,6 +57,8 @@ MODEL_KINDS: dict[str, tuple[type, type]] = {
     "lstm": (RecurrentConfig, LSTMLanguageModel),
     "gru": (RecurrentConfig, GRULanguageModel),
     "cnn": (ConvConfig, ConvLanguageModel),
+    "gpt_classifier": (GPTClassifierConfig, GPTClassifier),  # LoRA adapters saved unmerged
+    "gpt_instruct": (InstructGPTConfig, InstructGPT),
 }
 
 
