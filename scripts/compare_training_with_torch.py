@@ -1,8 +1,8 @@
 """Train the project's GPT and a GPT written independently in PyTorch side by side.
 
 Same shape, same hyper-parameters (AdamW with decay on matrices only, warmup + cosine,
-gradient clipping), same batches, same evaluation batches; the PyTorch model is written
-here from the GPT-2 recipe, not from this project's code. Both start from the same weights
+gradient clipping), same batches, same evaluation batches; the PyTorch model (benchmarks/torch_gpt.py) is
+written from the GPT-2 recipe, not from this project's code. Both start from the same weights
 (copied from the project's model) unless --own-init, where PyTorch draws its own.
 Prints the validation losses side by side; they should agree within noise.
 
@@ -12,73 +12,20 @@ Prints the validation losses side by side; they should agree within noise.
 from __future__ import annotations
 
 import argparse
-import math
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn as tnn
-import torch.nn.functional as tF
 
 from minigrad.optim import warmup_cosine_lr
 from transformer.data import LanguageModelTask, TokenizedCorpus, load_corpus, train_tokenizer
 from transformer.models import GPT, GPTConfig
 from transformer.train import TrainConfig, Trainer
 
-
-class TorchBlock(tnn.Module):
-    def __init__(self, C: int, n_head: int) -> None:
-        super().__init__()
-        self.n_head = n_head
-        self.ln1, self.ln2 = tnn.LayerNorm(C), tnn.LayerNorm(C)
-        self.attn_in, self.attn_out = tnn.Linear(C, 3 * C), tnn.Linear(C, C)
-        self.mlp_in, self.mlp_out = tnn.Linear(C, 4 * C), tnn.Linear(4 * C, C)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        B, T, C = x.shape
-        q, k, v = self.attn_in(self.ln1(x)).split(C, dim=2)
-        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
-        y = tF.scaled_dot_product_attention(q, k, v, is_causal=True)
-        x = x + self.attn_out(y.transpose(1, 2).reshape(B, T, C))
-        return x + self.mlp_out(tF.gelu(self.mlp_in(self.ln2(x)), approximate="tanh"))
-
-
-class TorchGPT(tnn.Module):
-    def __init__(self, config: GPTConfig) -> None:
-        super().__init__()
-        C = config.n_embd
-        self.wte = tnn.Embedding(config.vocab_size, C)
-        self.wpe = tnn.Embedding(config.block_size, C)
-        self.blocks = tnn.ModuleList(TorchBlock(C, config.n_head) for _ in range(config.n_layer))
-        self.ln_f = tnn.LayerNorm(C)
-        for name, p in self.named_parameters():  # GPT-2's initialization
-            if name.endswith("bias"):
-                tnn.init.zeros_(p)
-            elif p.dim() >= 2:
-                std = 0.02 / math.sqrt(2 * config.n_layer) if "_out" in name else 0.02
-                tnn.init.normal_(p, 0.0, std)
-
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        x = self.wte(idx) + self.wpe(torch.arange(idx.shape[1]))
-        for block in self.blocks:
-            x = block(x)
-        logits = self.ln_f(x) @ self.wte.weight.T
-        return tF.cross_entropy(logits.flatten(0, 1), targets.flatten())
-
-    def copy_from(self, model: GPT) -> None:
-        """The project's weights, name by name (both store Linear weights as (out, in))."""
-        ours = {name: p.data for name, p in model.named_parameters()}
-        pairs = {"wte.weight": "token_embedding.weight", "wpe.weight": "position.weight",
-                 "ln_f.weight": "ln_final.weight", "ln_f.bias": "ln_final.bias"}  # fmt: skip
-        for i in range(len(self.blocks)):
-            for theirs, mine in [("ln1", "ln_self_attn"), ("ln2", "ln_ffn"),
-                                 ("attn_in", "self_attn.qkv"), ("attn_out", "self_attn.out"),
-                                 ("mlp_in", "ffn.up"), ("mlp_out", "ffn.down")]:  # fmt: skip
-                for kind in ("weight", "bias"):
-                    pairs[f"blocks.{i}.{theirs}.{kind}"] = f"blocks.{i}.{mine}.{kind}"
-        with torch.no_grad():
-            for name, p in self.named_parameters():
-                p.copy_(torch.from_numpy(ours[pairs[name]]))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+from torch_gpt import TorchGPT  # noqa: E402  (torch-only, shared with bench_train.py)
 
 
 def main() -> None:
@@ -100,9 +47,10 @@ def main() -> None:
                         eval_interval=args.eval_interval, eval_batches=40)  # fmt: skip
     ours = Trainer(GPT(config, rng=0), task, train, progress=False)
 
-    theirs = TorchGPT(config)
+    theirs = TorchGPT(config.vocab_size, config.block_size, config.n_layer, config.n_head,
+                      config.n_embd)  # fmt: skip
     if not args.own_init:
-        theirs.copy_from(ours.model)
+        theirs.load_project_weights(ours.model.state_dict())
     params = list(theirs.parameters())
     optimizer = torch.optim.AdamW(
         [{"params": [p for p in params if p.dim() >= 2], "weight_decay": train.weight_decay},
