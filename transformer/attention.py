@@ -32,6 +32,7 @@ import numpy as np
 from minigrad import Function, Tensor, concatenate, split
 from minigrad import functional as F
 from minigrad.nn import Linear, Module, RngLike, make_rng
+from transformer import _fast_attention
 from transformer.positional import RotaryEmbedding
 
 
@@ -182,41 +183,38 @@ class ScaledDotProductAttention(Function):
     dL/dS = P * (dL/dP - rowsum(dL/dP * P));  dL/dQ = dL/dS K / sqrt(d_k);
     dL/dK = dL/dS^T Q / sqrt(d_k). Masked entries have P = 0, hence dL/dS = 0: no -inf ever
     enters the backward, and a fully masked row passes back exactly zero.
+
+    P is kept as E = exp(S - c) and its row sums z (P = E / z), so that the normalization
+    is applied to the narrow (T_q, d) arrays instead of the (T_q, T_k) ones
+    (`transformer/_fast_attention.py`, beside the formulas as written here).
     """
 
     @staticmethod
-    def forward(ctx, q, k, v, mask, dropout_p, rng, weights_out):
+    def forward(ctx, q, k, v, mask, dropout_p, rng, weights_out, out=None):
         scale = 1 / math.sqrt(q.shape[-1])
-        scores = (q @ np.swapaxes(k, -1, -2)) * scale  # (..., T_q, T_k)
-        if mask is not None:
-            scores = np.where(mask, scores, np.array(-np.inf, scores.dtype))
-        weights = F.softmax_array(scores)  # (..., T_q, T_k), all-masked rows give 0
-        keep_scale = None
-        dropped = weights
+        keep = None  # keep / (1 - p)
         if dropout_p > 0:
-            keep = rng.random(weights.shape) >= dropout_p
-            keep_scale = keep * np.asarray(1 / (1 - dropout_p), weights.dtype)
-            dropped = weights * keep_scale
+            shape = (*np.broadcast_shapes(q.shape[:-2], k.shape[:-2]), q.shape[-2], k.shape[-2])
+            keep = (rng.random(shape) >= dropout_p) * np.asarray(1 / (1 - dropout_p), q.dtype)
+        y, e, total = _fast_attention.attend(q, k, v, scale, mask, keep, out)  # P' V, P = E / z
         if weights_out is not None:
-            weights_out.append(weights)
-        ctx.save_for_backward(q, k, v, weights, dropped, keep_scale)
+            weights_out.append(e / total)  # P, (..., T_q, T_k)
+        ctx.save_for_backward(q, k, v, e, total, keep)
         ctx.scale = scale
-        return dropped @ v  # (..., T_q, d_v)
+        return y  # (..., T_q, d_v)
 
     @staticmethod
     def backward(ctx, grad):
-        q, k, v, weights, dropped, keep_scale = ctx.saved
-        grad_v = np.swapaxes(dropped, -1, -2) @ grad if ctx.needs_input_grad[2] else None
-        grad_weights = grad @ np.swapaxes(v, -1, -2)  # (..., T_q, T_k)
-        if keep_scale is not None:
-            grad_weights = grad_weights * keep_scale
-        grad_scores = weights * (
-            grad_weights - (grad_weights * weights).sum(axis=-1, keepdims=True)
-        )
-        grad_scores = grad_scores * ctx.scale
-        grad_q = grad_scores @ k if ctx.needs_input_grad[0] else None
-        grad_k = np.swapaxes(grad_scores, -1, -2) @ q if ctx.needs_input_grad[1] else None
-        return grad_q, grad_k, grad_v
+        q, k, v, e, total, keep = ctx.saved
+        needs = ctx.needs_input_grad
+        return _fast_attention.attend_backward(grad, q, k, v, e, total, ctx.scale, keep, needs)
+
+
+def _check_dropout(dropout_p: float, rng: np.random.Generator | None) -> None:
+    if not 0 <= dropout_p < 1:
+        raise ValueError(f"attention dropout probability must be in [0, 1), got {dropout_p}")
+    if dropout_p > 0 and rng is None:
+        raise ValueError("attention dropout needs rng=np.random.default_rng(seed)")
 
 
 def scaled_dot_product_attention(
@@ -245,13 +243,82 @@ def scaled_dot_product_attention(
     if mask is not None:
         batch = np.broadcast_shapes(q.shape[:-2], k.shape[:-2])
         mask = as_mask(mask, (*batch, q.shape[-2], k.shape[-2]))
-    if not 0 <= dropout_p < 1:
-        raise ValueError(f"attention dropout probability must be in [0, 1), got {dropout_p}")
-    if dropout_p > 0 and rng is None:
-        raise ValueError("attention dropout needs rng=np.random.default_rng(seed)")
+    _check_dropout(dropout_p, rng)
     weights_out: list[np.ndarray] | None = [] if return_weights else None
     out = ScaledDotProductAttention.apply(
         q, k, v, mask=mask, dropout_p=dropout_p, rng=rng, weights_out=weights_out
+    )
+    return (out, weights_out[0]) if return_weights else out
+
+
+def heads_of(qkv: np.ndarray, n_head: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """q, k, v (B, n_head, T, d_head): strided views of qkv (B, T, 3C) = [q | k | v], where
+    head h owns channels h * d_head : (h + 1) * d_head of each part. Nothing is copied."""
+    B, T, three_C = qkv.shape
+    heads = qkv.reshape(B, T, 3, n_head, three_C // (3 * n_head)).transpose(2, 0, 3, 1, 4)
+    return heads[0], heads[1], heads[2]  # each (B, n_head, T, d_head)
+
+
+class SelfAttention(Function):
+    """Multi-head self-attention read from the fused projection:  qkv (B, T, 3C) -> Y (B, T, C).
+
+    qkv = [Q | K | V]; per head, the formulas of ScaledDotProductAttention, and head h writes
+    channels h * d_head : (h + 1) * d_head of Y;  dL/dqkv = [dL/dQ | dL/dK | dL/dV].
+    The heads are strided views of qkv, Y and dL/dqkv (`heads_of`), so nothing is split,
+    merged or copied, and dL/dqkv is written in place instead of being summed from three
+    zero-padded slices, as splitting qkv into three tensors would need.
+    """
+
+    @staticmethod
+    def forward(ctx, qkv, n_head, mask, dropout_p, rng, weights_out):
+        q, k, v = heads_of(qkv, n_head)  # (B, n_head, T, d_head) each
+        B, _, T, d_head = q.shape
+        y = np.empty((B, T, n_head, d_head), qkv.dtype)
+        heads_out = y.transpose(0, 2, 1, 3)  # (B, n_head, T, d_head), a view of y
+        ScaledDotProductAttention.forward(
+            ctx, q, k, v, mask, dropout_p, rng, weights_out, out=heads_out
+        )
+        ctx.n_head, ctx.qkv_shape = n_head, qkv.shape
+        return y.reshape(B, T, n_head * d_head)  # (B, T, C), the heads side by side
+
+    @staticmethod
+    def backward(ctx, grad):
+        q, k, v, e, total, keep = ctx.saved
+        B, T, C = grad.shape
+        grad_heads = grad.reshape(B, T, ctx.n_head, C // ctx.n_head).transpose(0, 2, 1, 3)
+        grad_qkv = np.empty(ctx.qkv_shape, grad.dtype)  # (B, T, 3C)
+        out = heads_of(grad_qkv, ctx.n_head)  # dQ, dK, dV are written into its views
+        _fast_attention.attend_backward(grad_heads, q, k, v, e, total, ctx.scale, keep, out=out)
+        return grad_qkv
+
+
+def self_attention(
+    qkv: Tensor,
+    n_head: int,
+    mask: Any = None,
+    dropout_p: float = 0.0,
+    rng: np.random.Generator | None = None,
+    return_weights: bool = False,
+) -> Tensor | tuple[Tensor, np.ndarray]:
+    """Multi-head self-attention on a fused projection's output:  qkv (B, T, 3C) -> (B, T, C).
+
+    The same as splitting qkv into q, k, v, each into n_head heads (B, n_head, T, d_head),
+    `scaled_dot_product_attention` on them and the heads merged back, in one node (see
+    `SelfAttention`). `mask` broadcasts to (B, n_head, T, T); the other arguments are those
+    of `scaled_dot_product_attention`.
+    """
+    if qkv.ndim != 3 or qkv.shape[-1] % (3 * n_head):
+        raise ValueError(
+            f"self_attention needs qkv of shape (B, T, 3 * C) with C divisible by "
+            f"n_head={n_head}; got {qkv.shape}"
+        )
+    B, T, _ = qkv.shape
+    if mask is not None:
+        mask = as_mask(mask, (B, n_head, T, T))
+    _check_dropout(dropout_p, rng)
+    weights_out: list[np.ndarray] | None = [] if return_weights else None
+    out = SelfAttention.apply(
+        qkv, n_head=n_head, mask=mask, dropout_p=dropout_p, rng=rng, weights_out=weights_out
     )
     return (out, weights_out[0]) if return_weights else out
 
@@ -417,6 +484,7 @@ class MultiHeadAttention(Module):
                 f"{self.d_model}), got {x.shape}"
             )
         B, T, C = x.shape
+        packed = False  # q, k, v still inside the fused projection's output (B, T, 3C)
         if self.cross_attention:
             q = self.split_heads(self.query(x))  # (B, n_head, T, d_head)
             if cache is not None and len(cache):
@@ -431,35 +499,42 @@ class MultiHeadAttention(Module):
                 k, v = self.split_heads(k), self.split_heads(v)  # (B, n_head, S, d_head)
                 if cache is not None:
                     cache.append(k, v)
+            T_k = k.shape[-2]
         else:
             if memory is not None:
                 raise ValueError("self-attention takes no memory; use cross_attention=True")
-            q, k, v = split(self.qkv(x), 3, axis=-1)  # (B, T, C) each
-            q, k, v = self.split_heads(q), self.split_heads(k), self.split_heads(v)
             if cache is not None and not causal:
                 raise ValueError(
                     "a KV cache is for causal decoding: pass causal=True with cache= "
                     "(otherwise a prompt's tokens would see each other's future)"
                 )
-            offset = 0 if cache is None else len(cache)  # position of this call's first token
-            if self.rotary is not None:
-                q, k = self.rotary(q, offset), self.rotary(k, offset)
-            if cache is not None:
-                k, v = cache.append(k, v)  # (B, n_head, T_cached + T, d_head)
+            qkv = self.qkv(x)  # (B, T, 3C)
+            packed = cache is None and self.rotary is None  # then `self_attention` reads qkv
+            if not packed:
+                q, k, v = split(qkv, 3, axis=-1)  # (B, T, C) each
+                q, k, v = self.split_heads(q), self.split_heads(k), self.split_heads(v)
+                offset = 0 if cache is None else len(cache)  # position of this call's first token
+                if self.rotary is not None:
+                    q, k = self.rotary(q, offset), self.rotary(k, offset)
+                if cache is not None:
+                    k, v = cache.append(k, v)  # (B, n_head, T_cached + T, d_head)
+            T_k = T if packed else k.shape[-2]
 
-        T_k = k.shape[-2]
         if mask is not None:
             mask = as_mask(mask, (B, self.n_head, T, T_k))
         if causal:
             past_visible = causal_mask(T, T_k)  # (T, T_k)
             mask = past_visible if mask is None else mask & past_visible
         dropout_p = self.dropout if self.training else 0.0
-        y = scaled_dot_product_attention(
-            q, k, v, mask, dropout_p=dropout_p, rng=self.rng, return_weights=self.keep_weights
-        )  # (B, n_head, T, d_head)
+        settings = {"dropout_p": dropout_p, "rng": self.rng, "return_weights": self.keep_weights}
+        if packed:
+            y = self_attention(qkv, self.n_head, mask, **settings)  # (B, T, C)
+        else:
+            y = scaled_dot_product_attention(q, k, v, mask, **settings)  # (B, n_head, T, d_head)
         if self.keep_weights:
             y, self.last_attention_weights = y  # weights (B, n_head, T, T_k)
-        y = self.merge_heads(y)  # (B, T, C)
+        if not packed:
+            y = self.merge_heads(y)  # (B, T, C)
         return self.out(y)  # (B, T, C)
 
     def extra_repr(self) -> str:

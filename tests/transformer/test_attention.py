@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from minigrad import Tensor, gradcheck, no_grad, random_tensors
+from minigrad import Tensor, gradcheck, no_grad, random_tensors, split
 from transformer.attention import (
     KVCache,
     MultiHeadAttention,
@@ -16,6 +16,7 @@ from transformer.attention import (
     fixed_mask,
     padding_mask,
     scaled_dot_product_attention,
+    self_attention,
     sliding_window_mask,
     strided_mask,
 )
@@ -229,6 +230,27 @@ def test_multi_head_attention_combines_its_mask_with_the_causal_mask():
     expected = numpy_multi_head(mha, x.data, mask=padding & causal_mask(T))
     np.testing.assert_allclose(out.data, expected, rtol=1e-10, atol=1e-12)
     assert np.all(mha.last_attention_weights[1, :, :, 3:] == 0)
+
+
+@pytest.mark.parametrize("dropout_p", [0.0, 0.4])
+def test_self_attention_from_qkv_equals_split_attend_merge_and_passes_gradcheck(dropout_p):
+    (qkv,) = random_tensors((2, T, 3 * 6), seed=30)
+    mask = padding_mask(np.array([T, 2])) & causal_mask(T)
+
+    def packed(qkv):
+        rng = np.random.default_rng(31)  # the same dropout draw at every call
+        return self_attention(qkv, 2, mask, dropout_p=dropout_p, rng=rng)
+
+    def split_attend_merge(qkv):
+        q, k, v = (part.reshape(2, T, 2, 3).transpose(0, 2, 1, 3) for part in split(qkv, 3, -1))
+        rng = np.random.default_rng(31)
+        y = scaled_dot_product_attention(q, k, v, mask, dropout_p=dropout_p, rng=rng)
+        return y.transpose(0, 2, 1, 3).reshape(2, T, 6)
+
+    np.testing.assert_allclose(packed(qkv).data, split_attend_merge(qkv).data, rtol=1e-12)
+    (fused,), (composed,) = gradients(packed, qkv), gradients(split_attend_merge, qkv)
+    np.testing.assert_allclose(fused, composed, rtol=1e-10, atol=1e-12)
+    assert gradcheck(packed, qkv)
 
 
 def test_multi_head_cross_attention_equals_heads_computed_one_by_one():

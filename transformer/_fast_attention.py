@@ -1,0 +1,105 @@
+"""Scaled dot-product attention's forward and backward in few passes over the scores.
+
+`attend_plain` / `attend_backward_plain` are the formulas as `ScaledDotProductAttention`
+states them: S = Q K^T s (s = 1 / sqrt(d_k), -inf where masked), P = softmax(S),
+P' = P * keep (dropout), Y = P' V; and back: dV = P'^T G, dP = (G V^T) * keep,
+dS = P (dP - rowsum(dP P)), dQ = dS K s, dK = dS^T Q s.
+
+`attend` / `attend_backward` compute the same without ever forming P. Each pass over a
+(T_q, T_k) array costs as much as a pass over the whole activation of an FFN, while the
+(T_q, d) arrays are d / T_k of that, so the row normalization moves to the small side:
+with E = exp(S - c) and z = rowsum(E), P = E / z and
+
+    Y  = (E' V) / z                          E' = E * keep
+    dV = E'^T (G / z)
+    D  = ((G s / z) V^T) * keep              (= s dP / z)
+    dS s = E (D - rowsum(D E) / z)           (rowsum(dP P) = rowsum(D E) / s)
+
+so the forward makes five passes over the scores (scale, mask, exp, its row sums, and the
+check that exp cannot overflow) and the backward three (rowsum(D E), the subtraction, the
+product), where the plain forms make eight and seven, each into a fresh array. They save E
+and z, the same memory as P. tests/transformer/test_fast_attention.py checks that the pairs
+agree. Outputs may be written into given arrays (`out=`), such as strided views of the
+heads inside a packed (B, T, 3C) array.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from minigrad import _fast
+from minigrad.functional import softmax_array
+
+
+def attend(
+    q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: float, mask: Any = None,
+    keep: np.ndarray | None = None, out: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """Y = softmax(Q K^T scale, -inf where not `mask`) * keep @ V, as (Y, E, z): E = exp(S -
+    c) (..., T_q, T_k) and z (..., T_q, 1) its row sums (1 for a row with every key masked,
+    whose E and Y are then 0)."""
+    scores = q @ np.swapaxes(k, -1, -2)  # (..., T_q, T_k)
+    scores *= scale
+    if mask is not None:
+        np.copyto(scores, np.array(-np.inf, scores.dtype), where=~mask)
+    e, total, _ = _fast.exp_and_sum(scores)  # exp(S - c), (..., T_q, T_k), and its row sums
+    total[total == 0] = 1  # a fully masked row: E = 0, so Y = 0
+    y = np.matmul(e if keep is None else e * keep, v, out=out)  # (..., T_q, d_v)
+    y /= total
+    return y, e, total
+
+
+def attend_backward(
+    grad: np.ndarray, q: np.ndarray, k: np.ndarray, v: np.ndarray, e: np.ndarray,
+    total: np.ndarray, scale: float, keep: np.ndarray | None = None,
+    needs: tuple[bool, bool, bool] = (True, True, True), out: tuple = (None, None, None),
+) -> tuple[Any, Any, Any]:  # fmt: skip
+    """(dQ, dK, dV) from G = dL/dY and `attend`'s E and z; None where `needs` says no."""
+    grad_q = grad_k = grad_v = None
+    g = grad / total  # G / z, (..., T_q, d_v)
+    if needs[2]:
+        dropped = e if keep is None else e * keep
+        grad_v = np.matmul(np.swapaxes(dropped, -1, -2), g, out=out[2])  # E'^T (G / z)
+    if not (needs[0] or needs[1]):
+        return grad_q, grad_k, grad_v
+    g *= scale
+    d = g @ np.swapaxes(v, -1, -2)  # s dP / z, (..., T_q, T_k)
+    if keep is not None:
+        d *= keep
+    d -= _fast.dot_along(d, e, -1) / total  # D - rowsum(D E) / z
+    d *= e  # s dS
+    if needs[0]:
+        grad_q = np.matmul(d, k, out=out[0])
+    if needs[1]:
+        grad_k = np.matmul(np.swapaxes(d, -1, -2), q, out=out[1])
+    return grad_q, grad_k, grad_v
+
+
+def attend_plain(
+    q: np.ndarray, k: np.ndarray, v: np.ndarray, scale: float, mask: Any = None,
+    keep: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """(Y, P): the forward as the formula reads."""
+    scores = (q @ np.swapaxes(k, -1, -2)) * scale  # (..., T_q, T_k)
+    if mask is not None:
+        scores = np.where(mask, scores, np.array(-np.inf, scores.dtype))
+    weights = softmax_array(scores)  # all-masked rows give 0
+    dropped = weights if keep is None else weights * keep
+    return dropped @ v, weights
+
+
+def attend_backward_plain(
+    grad: np.ndarray, q: np.ndarray, k: np.ndarray, v: np.ndarray, weights: np.ndarray,
+    scale: float, keep: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """(dQ, dK, dV) from G and P, as the formula reads."""
+    dropped = weights if keep is None else weights * keep
+    grad_v = np.swapaxes(dropped, -1, -2) @ grad
+    grad_weights = grad @ np.swapaxes(v, -1, -2)  # dL/dP'
+    if keep is not None:
+        grad_weights = grad_weights * keep  # dL/dP
+    grad_scores = weights * (grad_weights - (grad_weights * weights).sum(axis=-1, keepdims=True))
+    grad_scores = grad_scores * scale
+    return grad_scores @ k, np.swapaxes(grad_scores, -1, -2) @ q, grad_v
