@@ -78,8 +78,9 @@ def initial_state(s: dict, seed: int = 0) -> dict[str, np.ndarray]:
             state[p + norm + ".bias"] = np.zeros(C, np.float32)
         for name, (n_out, n_in) in (("self_attn.qkv", (3 * C, C)), ("self_attn.out", (C, C)),
                                     ("ffn.up", (4 * C, C)), ("ffn.down", (C, 4 * C))):  # fmt: skip
-            residual = name in ("self_attn.out", "ffn.down")
-            state[p + name + ".weight"] = normal(n_out, n_in, std=0.02 / math.sqrt(2 * L) if residual else 0.02)
+            residual = name in ("self_attn.out", "ffn.down")  # writes into the residual stream
+            std = 0.02 / math.sqrt(2 * L) if residual else 0.02
+            state[p + name + ".weight"] = normal(n_out, n_in, std=std)
             state[p + name + ".bias"] = np.zeros(n_out, np.float32)
     state["ln_final.weight"] = np.ones(C, np.float32)
     state["ln_final.bias"] = np.zeros(C, np.float32)
@@ -274,7 +275,7 @@ def measure_shape(shape: str, args: argparse.Namespace) -> str:
         sides["torch"] = Side(args.reference_python, "torch", shape, args.threads)
     best = {}
     try:
-        for name, side in sides.items():
+        for side in sides.values():
             side.ask(f"steps {min(steps, 2)}")  # warm-up: the optimizer's state is allocated
         rounds: dict[str, list[float]] = {name: [] for name in sides}
         for _ in range(args.rounds):

@@ -128,6 +128,28 @@ def repeat_grad_plain(grad: np.ndarray, kept_shape: tuple[int, ...], shape: tupl
     return np.broadcast_to(grad.reshape(kept_shape), shape)
 
 
+# --------------------------------------------------------------------- scatter-add
+ONE_HOT_MAX_ROWS = 256  # up to this many table rows, the one-hot product beats np.add.at
+
+
+def scatter_add_rows(ids: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
+    """`scatter_add_rows_plain`; for a small table, as the matrix product onehot(ids)^T @
+    rows: BLAS adds the rows about four times faster than np.add.at's element-by-element
+    loop (which stays the faster one for a large table, where the one-hot matrix is big)."""
+    if n > ONE_HOT_MAX_ROWS or rows.dtype.kind != "f":
+        return scatter_add_rows_plain(ids, rows, n)
+    one_hot = np.zeros((n, len(ids)), rows.dtype)  # (n, N): column j is onehot(ids[j])
+    one_hot[ids, np.arange(len(ids))] = 1
+    return one_hot @ rows
+
+
+def scatter_add_rows_plain(ids: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
+    """out (n, C) with out[i] = the sum of rows[j] (N, C) over every j with ids[j] == i."""
+    out = np.zeros((n, rows.shape[1]), rows.dtype)
+    np.add.at(out, ids, rows)
+    return out
+
+
 # --------------------------------------------------------------------- powers
 def power(x: np.ndarray, c: float) -> np.ndarray:
     """`power_plain`, with the common exponents done by multiplication or sqrt (a general
@@ -153,12 +175,42 @@ def power_plain(x: np.ndarray, c: float) -> np.ndarray:
 # A NumPy expression writes each intermediate result to a fresh array; these write into one
 # array in place, step by step, which on large arrays is 1.3-1.6 times faster (fewer cold
 # pages and cache misses), and use the BLAS forms above for row sums and outer products.
+# The elementwise kernels go further and run every step on one block of BLOCK_SIZE elements
+# before the next block: a block's arrays stay in the core's L2 cache between steps, where a
+# whole (8, 256, 1536) array goes to memory and back at each of them (1.3-1.8 times faster).
 SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
+BLOCK_SIZE = 1 << 15  # elements: 128 KB per float32 array
 
 
-def tanh_gelu_gate(x: np.ndarray) -> np.ndarray:
-    """`tanh_gelu_gate_plain`, in place: u = x (k + k a x^2), then s = (1 + tanh u) / 2."""
-    s = np.multiply(x, x, out=np.empty_like(x))  # an array even when x is 0-d
+def blockwise(kernel: Any, *arrays: np.ndarray) -> None:
+    """kernel(*blocks) on matching blocks of BLOCK_SIZE elements of equally shaped arrays (the
+    kernel writes its outputs into some of them), or on the whole arrays at once when they
+    are small or not all C-contiguous (a broadcast view, say)."""
+    size = arrays[0].size
+    if size <= BLOCK_SIZE or any(a.shape != arrays[0].shape or not a.flags.c_contiguous
+                                 for a in arrays):  # fmt: skip
+        kernel(*arrays)
+        return
+    flat = [a.reshape(-1) for a in arrays]
+    for start in range(0, size, BLOCK_SIZE):
+        kernel(*[a[start : start + BLOCK_SIZE] for a in flat])
+
+
+def tanh_gelu(x: np.ndarray) -> np.ndarray:
+    """`tanh_gelu_plain`, block by block and in place: u = x (k + k a x^2),
+    s = (1 + tanh u) / 2, y = x s."""
+    y = np.empty_like(x)  # an array even when x is 0-d
+    blockwise(_tanh_gelu_block, x, y)
+    return y
+
+
+def _tanh_gelu_block(x: np.ndarray, y: np.ndarray) -> None:
+    s = _tanh_gelu_gate(x)
+    np.multiply(x, s, out=y)
+
+
+def _tanh_gelu_gate(x: np.ndarray) -> np.ndarray:
+    s = np.multiply(x, x, out=np.empty_like(x))
     s *= SQRT_2_OVER_PI * 0.044715
     s += SQRT_2_OVER_PI
     s *= x
@@ -168,14 +220,27 @@ def tanh_gelu_gate(x: np.ndarray) -> np.ndarray:
     return s
 
 
+def tanh_gelu_plain(x: np.ndarray) -> np.ndarray:
+    """GELU(x) ~ x s with s = (1 + tanh u) / 2, u = sqrt(2/pi) (x + 0.044715 x^3)."""
+    return x * tanh_gelu_gate_plain(x)
+
+
 def tanh_gelu_gate_plain(x: np.ndarray) -> np.ndarray:
-    """s = (1 + tanh u) / 2 with u = sqrt(2/pi) (x + 0.044715 x^3): GELU(x) ~ x s."""
     return 0.5 * (1 + np.tanh(SQRT_2_OVER_PI * (x + 0.044715 * x**3)))
 
 
-def tanh_gelu_grad(grad: np.ndarray, x: np.ndarray, s: np.ndarray) -> np.ndarray:
-    """`tanh_gelu_grad_plain`, in place: r = x (2k + 6 k a x^2), then the product."""
-    d = x * x
+def tanh_gelu_grad(grad: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """`tanh_gelu_grad_plain`, block by block and in place: s again from x (cheaper than
+    storing it: in cache, tanh costs less than reading s back from memory), then
+    r = x (2k + 6 k a x^2) and the product."""
+    d = np.empty(np.broadcast_shapes(grad.shape, x.shape), np.result_type(grad, x))
+    blockwise(_tanh_gelu_grad_block, grad, x, d)
+    return d
+
+
+def _tanh_gelu_grad_block(grad: np.ndarray, x: np.ndarray, d: np.ndarray) -> None:
+    s = _tanh_gelu_gate(x)
+    np.multiply(x, x, out=d)
     d *= 6 * SQRT_2_OVER_PI * 0.044715
     d += 2 * SQRT_2_OVER_PI
     d *= x  # r
@@ -183,13 +248,68 @@ def tanh_gelu_grad(grad: np.ndarray, x: np.ndarray, s: np.ndarray) -> np.ndarray
     d += 1
     d *= s
     d *= grad
-    return d
 
 
-def tanh_gelu_grad_plain(grad: np.ndarray, x: np.ndarray, s: np.ndarray) -> np.ndarray:
+def tanh_gelu_grad_plain(grad: np.ndarray, x: np.ndarray) -> np.ndarray:
     """g * dy/dx = g s (1 + (1 - s) r), r = 2 sqrt(2/pi) x (1 + 3 * 0.044715 x^2)."""
+    s = tanh_gelu_gate_plain(x)
     r = 2 * SQRT_2_OVER_PI * x * (1 + 3 * 0.044715 * x**2)
     return grad * s * (1 + (1 - s) * r)
+
+
+def adam_step(
+    data: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarray, max_v: Any,
+    lr: float, beta1: float, beta2: float, eps: float, step: int, decay: float = 1.0,
+) -> None:  # fmt: skip
+    """`adam_step_plain`, block by block in place (the four arrays of a block stay in cache
+    through every step; about 1.7 times faster on a large parameter). The moments move by
+    m += (1 - b1)(g - m), and the bias corrections fold into two scalars:
+    lr m_hat / (sqrt(v_hat) + eps) = (lr sqrt(c2) / c1) m / (sqrt(v) + eps sqrt(c2)),
+    with c1 = 1 - b1^t, c2 = 1 - b2^t."""
+    c1, c2 = 1 - beta1**step, 1 - beta2**step
+    kernel = functools.partial(
+        _adam_block, beta1=beta1, beta2=beta2, eps=eps * math.sqrt(c2),
+        step_size=lr * math.sqrt(c2) / c1, decay=decay,
+    )  # fmt: skip
+    arrays = (data, grad, m, v) if max_v is None else (data, grad, m, v, max_v)
+    blockwise(kernel, *arrays)
+
+
+def _adam_block(data, grad, m, v, max_v=None, *, beta1, beta2, eps, step_size, decay):
+    if decay != 1:
+        data *= decay
+    t = np.subtract(grad, m, out=np.empty_like(m))
+    t *= 1 - beta1
+    m += t
+    np.multiply(grad, grad, out=t)
+    t -= v
+    t *= 1 - beta2
+    v += t
+    if max_v is not None:
+        v = np.maximum(max_v, v, out=max_v)
+    np.sqrt(v, out=t)
+    t += eps
+    np.divide(m, t, out=t)
+    t *= step_size
+    data -= t
+
+
+def adam_step_plain(
+    data: np.ndarray, grad: np.ndarray, m: np.ndarray, v: np.ndarray, max_v: Any,
+    lr: float, beta1: float, beta2: float, eps: float, step: int, decay: float = 1.0,
+) -> None:  # fmt: skip
+    """One Adam step in place: p *= decay (AdamW's 1 - lr wd); m = b1 m + (1 - b1) g;
+    v = b2 v + (1 - b2) g^2; with amsgrad v_max = max(v_max, v) stands for v below;
+    p -= lr m_hat / (sqrt(v_hat) + eps), m_hat = m / (1 - b1^t), v_hat = v / (1 - b2^t)."""
+    data *= decay
+    m *= beta1
+    m += (1 - beta1) * grad
+    v *= beta2
+    v += (1 - beta2) * (grad * grad)
+    if max_v is not None:
+        v = np.maximum(max_v, v, out=max_v)
+    m_hat, v_hat = m / (1 - beta1**step), v / (1 - beta2**step)
+    data -= lr * m_hat / (np.sqrt(v_hat) + eps)
 
 
 def scale_and_shift(

@@ -128,18 +128,19 @@ class GELU(Function):
     @staticmethod
     def forward(ctx, x, approximate):
         ctx.approximate = approximate
-        if approximate == "tanh":
-            s = _fast.tanh_gelu_gate(x)  # (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2
-        else:
-            s = 0.5 * (1 + erf(x * _INV_SQRT_2))  # Phi(x)
+        if approximate == "tanh":  # the backward computes s again: cheaper than storing it
+            ctx.save_for_backward(x)
+            return _fast.tanh_gelu(x)  # x s, s = (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2
+        s = 0.5 * (1 + erf(x * _INV_SQRT_2))  # Phi(x)
         ctx.save_for_backward(x, s)
         return x * s
 
     @staticmethod
     def backward(ctx, grad):
-        x, s = ctx.saved
         if ctx.approximate == "tanh":
-            return _fast.tanh_gelu_grad(grad, x, s)  # grad * s * (1 + (1 - s) * r)
+            (x,) = ctx.saved
+            return _fast.tanh_gelu_grad(grad, x)  # grad * s * (1 + (1 - s) * r)
+        x, s = ctx.saved
         pdf = _INV_SQRT_2PI * np.exp(-0.5 * (x * x))  # phi(x)
         return grad * (s + x * pdf)
 
@@ -181,6 +182,7 @@ class Linear(Function):
         y = (x2 @ weight.T).reshape(*x.shape[:-1], weight.shape[0])
         if bias:
             y += bias[0]
+            ctx.bias_is_a_row = bias[0].shape == y.shape[-1:]  # (out,), the usual bias
         return y
 
     @staticmethod
@@ -191,7 +193,9 @@ class Linear(Function):
         gw = g2.T @ x.reshape(-1, x.shape[-1]) if ctx.needs_input_grad[1] else None
         if len(ctx.needs_input_grad) == 2:
             return gx, gw
-        return gx, gw, (grad if ctx.needs_input_grad[2] else None)  # the engine sums it back
+        if not ctx.needs_input_grad[2]:
+            return gx, gw, None
+        return gx, gw, (_fast.sum_leading_axes(grad) if ctx.bias_is_a_row else grad)  # sum(g)
 
 
 class Embedding(Function):
@@ -204,9 +208,8 @@ class Embedding(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        gw = np.zeros(ctx.shape, dtype=grad.dtype)
-        np.add.at(gw, ctx.ids.reshape(-1), grad.reshape(-1, ctx.shape[1]))
-        return gw
+        rows = grad.reshape(-1, ctx.shape[1])  # (N, dim), one per id
+        return _fast.scatter_add_rows(ctx.ids.reshape(-1), rows, ctx.shape[0])  # (num, dim)
 
 
 class Dropout(Function):

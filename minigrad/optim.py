@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from minigrad import _checks
+from minigrad import _checks, _fast
 from minigrad.tensor import Tensor
 
 
@@ -150,9 +150,7 @@ class Adam(Optimizer):
             group["eps"],
             group["weight_decay"],
         )
-        if wd and self.decoupled:
-            data *= 1 - lr * wd
-        elif wd:
+        if wd and not self.decoupled:
             grad = grad + wd * data
         if not state:
             state["step"] = 0
@@ -161,19 +159,10 @@ class Adam(Optimizer):
             if group["amsgrad"]:
                 state["max_exp_avg_sq"] = np.zeros_like(data)
         state["step"] += 1
-        m, v, t = state["exp_avg"], state["exp_avg_sq"], state["step"]
-        m *= beta1
-        m += (1 - beta1) * grad
-        v *= beta2
-        v += (1 - beta2) * (grad * grad)
-        if group["amsgrad"]:
-            v = np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
-        update = np.sqrt(v)  # one fresh array, reused in place for the whole update
-        update /= math.sqrt(1 - beta2**t)
-        update += eps
-        np.divide(m, update, out=update)
-        update *= lr / (1 - beta1**t)
-        data -= update
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        max_v = state["max_exp_avg_sq"] if group["amsgrad"] else None
+        decay = 1 - lr * wd if self.decoupled else 1.0  # AdamW: p *= 1 - lr wd first
+        _fast.adam_step(data, grad, m, v, max_v, lr, beta1, beta2, eps, state["step"], decay)
 
 
 class AdamW(Adam):

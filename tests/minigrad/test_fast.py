@@ -139,11 +139,20 @@ def test_exp_and_sum_keeps_nan_zeroes_a_fully_masked_row_and_gives_inf_its_weigh
 def test_tanh_gelu_kernels_agree_with_the_formula(shape, make_grad):
     x = random(shape, 11, scale=3.0)
     x.reshape(-1)[:4] = [-30.0, 30.0, 0.0, -1e-8]  # saturated, and around zero
-    s = _fast.tanh_gelu_gate(x)
-    assert_agree(s, _fast.tanh_gelu_gate_plain(x))
+    assert_agree(_fast.tanh_gelu(x), _fast.tanh_gelu_plain(x))
     grad = make_grad(shape, 12)
-    assert_agree(_fast.tanh_gelu_grad(grad, x, s), _fast.tanh_gelu_grad_plain(grad, x, s))
-    assert _fast.tanh_gelu_gate(np.float64(0.3)).shape == ()  # a 0-d input stays an array
+    assert_agree(_fast.tanh_gelu_grad(grad, x), _fast.tanh_gelu_grad_plain(grad, x))
+    assert _fast.tanh_gelu(np.float64(0.3)).shape == ()  # a 0-d input stays an array
+
+
+def test_blockwise_covers_every_element_once_including_a_short_last_block():
+    n = 2 * _fast.BLOCK_SIZE + 5
+    counts = np.zeros(n)
+    _fast.blockwise(lambda block: block.__iadd__(1), counts.reshape(n, 1))
+    assert np.all(counts == 1)
+    x, grad = random((n,), 19), random((n,), 20)
+    assert_agree(_fast.tanh_gelu(x), _fast.tanh_gelu_plain(x))
+    assert_agree(_fast.tanh_gelu_grad(grad, x), _fast.tanh_gelu_grad_plain(grad, x))
 
 
 @SHAPES
@@ -167,6 +176,34 @@ def test_layer_norm_kernels_agree_with_the_formula(shape, affine, make_grad):
         assert_agree(fast[1], plain[1], atol=1e-10)
     else:
         assert fast[1] is None and plain[1] is None
+
+
+@pytest.mark.parametrize("size", [7, 2 * _fast.BLOCK_SIZE + 3], ids=["small", "blocks"])
+@pytest.mark.parametrize("amsgrad", [False, True])
+@pytest.mark.parametrize("decay", [1.0, 0.999])
+def test_the_adam_step_agrees_with_the_formula_over_several_steps(size, amsgrad, decay):
+    states = []
+    for _ in range(2):  # data, m, v, max_v: the same start for both forms
+        m = np.abs(random((size,), 21)) * 0.1
+        states.append([random((size,), 20), m, m * m, m * m * 2 if amsgrad else None])
+    for step in range(1, 4):
+        grad = random((size,), 22 + step, scale=10.0**-step)  # shrinking: amsgrad keeps v
+        for adam_step, (data, m, v, max_v) in zip((_fast.adam_step, _fast.adam_step_plain), states):
+            adam_step(data, grad, m, v, max_v, 1e-2, 0.9, 0.95, 1e-8, step, decay)
+    for fast, plain in zip(*states):
+        if fast is not None:
+            assert_agree(fast, plain, rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("n", [1, 5, _fast.ONE_HOT_MAX_ROWS, _fast.ONE_HOT_MAX_ROWS + 1])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_scatter_add_rows_sums_the_rows_of_each_id_and_leaves_unread_rows_zero(n, dtype):
+    ids = np.random.default_rng(30).integers(0, n, 40)
+    ids[:3] = 0  # a repeated id
+    rows = random((40, 6), 31).astype(dtype)
+    fast, plain = _fast.scatter_add_rows(ids, rows, n), _fast.scatter_add_rows_plain(ids, rows, n)
+    assert_agree(fast, plain, rtol=1e-5 if dtype == np.float32 else 1e-12)
+    assert np.all(fast[np.setdiff1d(np.arange(n), ids)] == 0)
 
 
 # --------------------------------------------------------------------- erf
