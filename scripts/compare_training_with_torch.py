@@ -2,8 +2,9 @@
 
 Same shape, same hyper-parameters (AdamW with decay on matrices only, warmup + cosine,
 gradient clipping), same batches, same evaluation batches; the PyTorch model
-(benchmarks/torch_gpt.py) is written from the GPT-2 recipe, not from this project's code. Both start from the same weights
-(copied from the project's model) unless --own-init, where PyTorch draws its own.
+(benchmarks/torch_gpt.py) is written from the GPT-2 recipe, not from this project's code.
+Both start from the same weights (copied from the project's model) unless --own-init,
+where PyTorch draws its own.
 Prints the validation losses side by side; they should agree within noise.
 
     PYTHONPATH=. /tmp/torchenv/bin/python scripts/compare_training_with_torch.py --steps 600
