@@ -234,9 +234,9 @@ class Side:
         for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             env[name] = str(threads)
         self.python, self.side = python, side
+        command = [python, str(HERE / "bench_train.py"), "--serve", side, "--shapes", shape]
         self.process = subprocess.Popen(
-            [python, str(HERE / "bench_train.py"), "--serve", side, "--shapes", shape,
-             "--threads", str(threads)],  # fmt: skip
+            [*command, "--threads", str(threads)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
