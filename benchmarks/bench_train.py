@@ -31,16 +31,15 @@ state, temporaries) and the process's peak RSS (interpreter, libraries and model
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from side_by_side import Side, answer, check_reference, load_average
 
 SHAPES = {
     "classic": {"n_layer": 4, "n_head": 4, "n_embd": 128, "block_size": 64, "batch_size": 12,
@@ -49,7 +48,7 @@ SHAPES = {
                "vocab_size": 96, "steps": 3},
 }  # fmt: skip
 LEARNING_RATE, WEIGHT_DECAY, BETAS, GRAD_CLIP = 3e-4, 0.1, (0.9, 0.95), 1.0
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parent  # side_by_side.py and torch_gpt.py live here
 
 
 # --------------------------------------------------------------------- shared by both sides
@@ -195,8 +194,7 @@ def matmul_floor_seconds(s: dict, repeats: int = 5) -> float:
 
 
 def serve(side: str, shape: str, threads: int) -> None:
-    """A small server: one JSON line of facts, then one answer per request on stdin:
-    `steps N` -> the seconds of N training steps; `memory`; `floor`."""
+    """Requests: `steps N` -> the seconds of N training steps; `memory`; `floor`."""
     s = SHAPES[shape]
     state = initial_state(s)
     step, version = torch_step(s, state, threads) if side == "torch" else minigrad_step(s, state)
@@ -205,9 +203,8 @@ def serve(side: str, shape: str, threads: int) -> None:
     rss_before = memory_kb().get("VmRSS", 0)
     reset = reset_peak_memory()
     first_loss = step(*next(data))
-    print(json.dumps({"version": version, "loss": first_loss}), flush=True)
-    for line in sys.stdin:
-        request = line.split()
+
+    def handle(request: list[str]) -> dict:
         if request[0] == "steps":
             seconds = []
             for _ in range(int(request[1])):
@@ -215,64 +212,25 @@ def serve(side: str, shape: str, threads: int) -> None:
                 start = time.perf_counter()
                 step(ids, targets)
                 seconds.append(time.perf_counter() - start)
-            answer = {"seconds": seconds}
-        elif request[0] == "memory":
+            return {"seconds": seconds}
+        if request[0] == "memory":
             peak = memory_kb().get("VmHWM", 0)
-            answer = {"growth_kb": peak - rss_before if reset else None,
-                      "peak_kb": max(peak, setup_peak)}  # fmt: skip
-        else:
-            answer = {"seconds": matmul_floor_seconds(s)}
-        print(json.dumps(answer), flush=True)
+            return {"growth_kb": peak - rss_before if reset else None,
+                    "peak_kb": max(peak, setup_peak)}  # fmt: skip
+        return {"seconds": matmul_floor_seconds(s)}
+
+    answer({"version": version, "loss": first_loss}, handle)
 
 
 # --------------------------------------------------------------------- the coordinator
-class Side:
-    """One side's server process for one shape."""
-
-    def __init__(self, python: str, side: str, shape: str, threads: int) -> None:
-        env = dict(os.environ)
-        for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-            env[name] = str(threads)
-        self.python, self.side = python, side
-        command = [python, str(HERE / "bench_train.py"), "--serve", side, "--shapes", shape]
-        self.process = subprocess.Popen(
-            [*command, "--threads", str(threads)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            env=env,
-            cwd="/",  # no project package shadows the reference's own (torch's dependencies)
-        )
-        self.info = self._read()
-
-    def _read(self) -> dict:
-        line = self.process.stdout.readline()
-        if not line:
-            raise SystemExit(f"bench_train: the {self.side} side ({self.python}) failed; "
-                             "see its error above")  # fmt: skip
-        return json.loads(line)
-
-    def ask(self, request: str) -> dict:
-        self.process.stdin.write(request + "\n")
-        self.process.stdin.flush()
-        return self._read()
-
-    def close(self) -> None:
-        self.process.stdin.close()
-        self.process.wait()
-
-
-def load() -> str:
-    return "{:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
-
-
 def measure_shape(shape: str, args: argparse.Namespace) -> str:
     s = SHAPES[shape]
     steps = args.steps or s["steps"]
     tokens = s["batch_size"] * s["block_size"]
-    sides = {"minigrad": Side(sys.executable, "minigrad", shape, args.threads)}
+    script, shape_args = Path(__file__).resolve(), ["--shapes", shape]
+    sides = {"minigrad": Side(sys.executable, script, "minigrad", shape_args, args.threads)}
     if args.reference_python:
-        sides["torch"] = Side(args.reference_python, "torch", shape, args.threads)
+        sides["torch"] = Side(args.reference_python, script, "torch", shape_args, args.threads)
     best = {}
     try:
         for side in sides.values():
@@ -314,7 +272,7 @@ def measure_shape(shape: str, args: argparse.Namespace) -> str:
     text += f", peak RSS {mb['minigrad']['peak_kb']:.0f}"
     text += f" / {mb['torch']['peak_kb']:.0f} MB" if "torch" in mb else " MB"
     text += f" | first loss {' / '.join(f'{v:.5f}' for v in losses.values())}"
-    text += f" | load {load()}"
+    text += f" | load {load_average()}"
     return text, {name: side.info["version"] for name, side in sides.items()}
 
 
@@ -337,16 +295,9 @@ def main() -> None:
     if args.serve:
         serve(args.serve, args.shapes[0], args.threads)
         return
-    ref = args.reference_python
-    if ref and not (os.path.isfile(ref) and os.access(ref, os.X_OK)):
-        parser.error(f"--reference-python {ref!r} is not an executable file")
-    if ref:
-        probe = subprocess.run([ref, "-c", "import torch"], capture_output=True, cwd="/")
-        if probe.returncode:
-            parser.error(f"--reference-python {ref!r} cannot import torch")
-
+    check_reference(parser, args.reference_python, "torch")
     print(f"# {platform.machine()} {os.cpu_count()} cpus, python {platform.python_version()}, "
-          f"{args.threads} threads per side, load average {load()}")  # fmt: skip
+          f"{args.threads} threads per side, load average {load_average()}")  # fmt: skip
     print(f"# tokens/s: the best of {args.rounds} rounds, each the median step; "
           "ratio = minigrad tok/s / torch tok/s")  # fmt: skip
     for shape in args.shapes:

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from minigrad import Function, Tensor, concatenate, split
+from minigrad import Function, Tensor, concatenate, is_grad_enabled, split
 from minigrad import functional as F
 from minigrad.nn import Linear, Module, RngLike, make_rng
 from transformer import _fast_attention
@@ -364,31 +364,56 @@ class KVCache:
     for the new tokens only. `k` and `v` have shape (B, n_head, T_cached, d_head).
     For cross-attention the cache holds the keys and values of the encoder's memory,
     computed on the first call and reused afterwards.
+
+    With a `capacity` (the longest sequence, a GPT's block_size), the first append allocates
+    buffers (B, n_head, capacity, d_head) and each later one writes its positions into them:
+    `k` and `v` are views of the filled part. Concatenating instead would copy the whole
+    cache at every token. Appending concatenates beyond the capacity, and while gradients are
+    recorded (the graph then runs through the cache).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, capacity: int | None = None) -> None:
+        self.capacity = capacity
         self.k: Tensor | None = None
         self.v: Tensor | None = None
+        self._buffers: tuple[np.ndarray, np.ndarray] | None = None
 
     def __len__(self) -> int:
         return 0 if self.k is None else self.k.shape[-2]
 
     def append(self, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
         """Add the new positions' k, v (B, n_head, T_new, d_head); return all of them."""
-        if self.k is None:
-            self.k, self.v = k, v
-        else:
-            self.k = concatenate([self.k, k], axis=-2)  # (B, n_head, T_cached + T_new, d_head)
-            self.v = concatenate([self.v, v], axis=-2)
+        start, stop = len(self), len(self) + k.shape[-2]
+        tracked = is_grad_enabled() and (k.requires_grad or v.requires_grad)
+        if self.capacity is None or stop > self.capacity or tracked:
+            self._buffers = None  # the next buffered append starts from what is cached now
+            if self.k is None:
+                self.k, self.v = k, v
+            else:
+                self.k = concatenate([self.k, k], axis=-2)  # (B, n_head, T_cached + T_new, d_head)
+                self.v = concatenate([self.v, v], axis=-2)
+            return self.k, self.v
+        if self._buffers is None:
+            shape = (*k.shape[:-2], self.capacity, k.shape[-1])  # (B, n_head, capacity, d_head)
+            self._buffers = (np.empty(shape, k.dtype), np.empty(shape, v.dtype))
+            if self.k is not None:  # positions cached before the buffers existed
+                self._buffers[0][..., :start, :] = self.k.data
+                self._buffers[1][..., :start, :] = self.v.data
+        buffer_k, buffer_v = self._buffers
+        buffer_k[..., start:stop, :] = k.data
+        buffer_v[..., start:stop, :] = v.data
+        self.k, self.v = Tensor(buffer_k[..., :stop, :]), Tensor(buffer_v[..., :stop, :])
         return self.k, self.v
 
     def select(self, rows: np.ndarray) -> None:
         """Keep the batch rows `rows` (B_new,) in that order: beam search follows its beams."""
         if self.k is not None:
             self.k, self.v = self.k[rows], self.v[rows]
+            self._buffers = None  # the next append copies the kept rows into new buffers
 
     def reset(self) -> None:
         self.k = self.v = None
+        self._buffers = None
 
 
 class MultiHeadAttention(Module):

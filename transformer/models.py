@@ -317,8 +317,8 @@ class GPT(Module):
         init_weights(self, rng, residual_scale=1 / math.sqrt(2 * config.n_layer))
 
     def new_cache(self) -> list[KVCache]:
-        """An empty KV cache: one per block."""
-        return [KVCache() for _ in self.blocks]
+        """An empty KV cache: one per block, with room for block_size positions."""
+        return [KVCache(self.config.block_size) for _ in self.blocks]
 
     def hidden_states(self, idx: Any, cache: list[KVCache] | None = None) -> Tensor:
         """The final layer's output (after the final norm):  (B, T) -> (B, T, C)."""
@@ -628,8 +628,9 @@ class EncoderDecoder(Module):
         return x if self.ln_encoder is None else self.ln_encoder(x)  # (B, S, C)
 
     def new_cache(self) -> list[tuple[KVCache, KVCache]]:
-        """An empty cache: per decoder block, (self-attention cache, cross-attention cache)."""
-        return [(KVCache(), KVCache()) for _ in self.decoder_blocks]
+        """An empty cache: per decoder block, (self-attention cache with room for block_size
+        positions, cross-attention cache)."""
+        return [(KVCache(self.config.block_size), KVCache()) for _ in self.decoder_blocks]
 
     def decode(
         self,

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from minigrad import Tensor, gradcheck, no_grad, random_tensors, split
+from minigrad import Tensor, concatenate, gradcheck, no_grad, random_tensors, split
 from transformer.attention import (
     KVCache,
     MultiHeadAttention,
@@ -360,8 +360,8 @@ def test_changing_a_token_changes_exactly_the_outputs_allowed_to_see_it(name):
 
 
 # ------------------------------------------------------------------ KV cache
-def decode_in_chunks(mha, x, chunks, **kwargs):
-    cache = KVCache()
+def decode_in_chunks(mha, x, chunks, capacity=None, **kwargs):
+    cache = KVCache(capacity)
     outputs, start = [], 0
     with no_grad():
         for size in chunks:
@@ -373,12 +373,45 @@ def decode_in_chunks(mha, x, chunks, **kwargs):
 
 @pytest.mark.parametrize("chunks", [[1] * 6, [2, 1, 3], [6]], ids=["one by one", "2+1+3", "all"])
 @pytest.mark.parametrize("rotary", [False, True], ids=["plain", "rope"])
-def test_incremental_decoding_with_the_cache_equals_the_full_causal_pass(chunks, rotary):
+@pytest.mark.parametrize("capacity", [None, 6, 8, 3], ids=["grown", "full", "room", "outgrown"])
+def test_incremental_decoding_with_the_cache_equals_the_full_causal_pass(chunks, rotary, capacity):
     rope = RotaryEmbedding(4) if rotary else None
     mha = MultiHeadAttention(8, 2, rotary=rope, rng=9, dtype=np.float64)
     (x,) = random_tensors((2, 6, 8), seed=21, requires_grad=False)
     full = mha(x, causal=True).data
-    np.testing.assert_allclose(decode_in_chunks(mha, x, chunks), full, rtol=1e-10, atol=1e-12)
+    incremental = decode_in_chunks(mha, x, chunks, capacity)
+    np.testing.assert_allclose(incremental, full, rtol=1e-10, atol=1e-12)
+
+
+def test_a_cache_with_capacity_writes_into_its_buffers_and_keeps_earlier_views_intact():
+    cache = KVCache(capacity=5)
+    k1, v1 = random_tensors((1, 2, 2, 3), (1, 2, 2, 3), seed=24, requires_grad=False)
+    k2, v2 = random_tensors((1, 2, 1, 3), (1, 2, 1, 3), seed=25, requires_grad=False)
+    first_k, _ = cache.append(k1, v1)
+    first = first_k.data.copy()
+    all_k, all_v = cache.append(k2, v2)
+    assert np.shares_memory(all_k.data, first_k.data)  # one buffer, no concatenation
+    np.testing.assert_array_equal(first_k.data, first)  # the earlier view still reads 2 rows
+    np.testing.assert_array_equal(all_k.data, np.concatenate([k1.data, k2.data], axis=-2))
+    cache.select(np.array([0, 0]))  # two beams from one row
+    k3, v3 = random_tensors((2, 2, 1, 3), (2, 2, 1, 3), seed=26, requires_grad=False)
+    k, _ = cache.append(k3, v3)
+    expected = np.concatenate([np.repeat(all_k.data, 2, axis=0), k3.data], axis=-2)
+    np.testing.assert_array_equal(k.data, expected)
+
+
+def test_a_cache_records_the_graph_when_gradients_flow_through_it():
+    mha = MultiHeadAttention(8, 2, rng=12, dtype=np.float64)
+    (x,) = random_tensors((1, 4, 8), seed=27)
+    cache = KVCache(capacity=8)
+    out = concatenate(
+        [mha(x[:, :2], causal=True, cache=cache), mha(x[:, 2:], causal=True, cache=cache)], 1
+    )
+    out.sum().backward()
+    grad_cached = x.grad.copy()
+    x.grad = None
+    mha(x, causal=True).sum().backward()
+    np.testing.assert_allclose(grad_cached, x.grad, rtol=1e-10)
 
 
 def test_the_cache_works_in_float32_too():
