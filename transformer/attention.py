@@ -184,30 +184,42 @@ class ScaledDotProductAttention(Function):
     dL/dK = dL/dS^T Q / sqrt(d_k). Masked entries have P = 0, hence dL/dS = 0: no -inf ever
     enters the backward, and a fully masked row passes back exactly zero.
 
+    `causal` masks every key after the query's position (the T_q queries are the last T_q
+    of the T_k positions), on top of `mask`.
+
     P is kept as E = exp(S - c) and its row sums z (P = E / z), so that the normalization
-    is applied to the narrow (T_q, d) arrays instead of the (T_q, T_k) ones
+    is applied to the narrow (T_q, d) arrays instead of the (T_q, T_k) ones, and a long
+    causal attention is computed in blocks of queries that skip the keys they may not see
     (`transformer/_fast_attention.py`, beside the formulas as written here).
     """
 
     @staticmethod
-    def forward(ctx, q, k, v, mask, dropout_p, rng, weights_out, out=None):
+    def forward(ctx, q, k, v, mask, causal, dropout_p, rng, weights_out, out=None):
         scale = 1 / math.sqrt(q.shape[-1])
         keep = None  # keep / (1 - p)
         if dropout_p > 0:
             shape = (*np.broadcast_shapes(q.shape[:-2], k.shape[:-2]), q.shape[-2], k.shape[-2])
             keep = (rng.random(shape) >= dropout_p) * np.asarray(1 / (1 - dropout_p), q.dtype)
-        y, e, total = _fast_attention.attend(q, k, v, scale, mask, keep, out)  # P' V, P = E / z
+        y, saved = _fast_attention.attend(q, k, v, scale, mask, causal, keep, out)  # P' V
         if weights_out is not None:
-            weights_out.append(e / total)  # P, (..., T_q, T_k)
-        ctx.save_for_backward(q, k, v, e, total, keep)
+            weights_out.append(_fast_attention.attention_weights(saved, k.shape[-2]))  # P
+        ctx.save_for_backward(q, k, v, saved, keep)
         ctx.scale = scale
         return y  # (..., T_q, d_v)
 
     @staticmethod
     def backward(ctx, grad):
-        q, k, v, e, total, keep = ctx.saved
+        q, k, v, saved, keep = ctx.saved
         needs = ctx.needs_input_grad
-        return _fast_attention.attend_backward(grad, q, k, v, e, total, ctx.scale, keep, needs)
+        return _fast_attention.attend_backward(grad, q, k, v, saved, ctx.scale, keep, needs)
+
+
+def _check_causal(is_causal: bool, T_q: int, T_k: int) -> None:
+    if is_causal and T_k < T_q:
+        raise ValueError(
+            f"is_causal needs at least as many keys as queries (the queries are the last "
+            f"T_q of the T_k positions), got T_q={T_q}, T_k={T_k}"
+        )
 
 
 def _check_dropout(dropout_p: float, rng: np.random.Generator | None) -> None:
@@ -225,29 +237,33 @@ def scaled_dot_product_attention(
     dropout_p: float = 0.0,
     rng: np.random.Generator | None = None,
     return_weights: bool = False,
+    is_causal: bool = False,
 ) -> Tensor | tuple[Tensor, np.ndarray]:
     """softmax(q k^T / sqrt(d_k) + mask) v, as one node with a closed-form backward.
 
     q (..., T_q, d_k), k (..., T_k, d_k), v (..., T_k, d_v) -> (..., T_q, d_v), e.g. with
     leading axes (B, n_head). `mask` is boolean, True = may attend, broadcastable to
     (..., T_q, T_k); masked scores are set to -inf before the softmax, and a query with no
-    visible key gets zeros. `dropout_p` > 0 drops attention weights (needs `rng`). With
-    `return_weights`, also returns the attention weights (..., T_q, T_k) as a NumPy array
-    (before dropout), for plotting.
+    visible key gets zeros. `is_causal` also hides the keys after each query's position
+    (`causal_mask(T_q, T_k)`, computed faster). `dropout_p` > 0 drops attention weights
+    (needs `rng`). With `return_weights`, also returns the attention weights
+    (..., T_q, T_k) as a NumPy array (before dropout), for plotting.
     """
     if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
         raise ValueError(
             f"attention needs q (..., T_q, d_k), k (..., T_k, d_k), v (..., T_k, d_v); "
             f"got q {q.shape}, k {k.shape}, v {v.shape}"
         )
+    _check_causal(is_causal, q.shape[-2], k.shape[-2])
     if mask is not None:
         batch = np.broadcast_shapes(q.shape[:-2], k.shape[:-2])
         mask = as_mask(mask, (*batch, q.shape[-2], k.shape[-2]))
     _check_dropout(dropout_p, rng)
     weights_out: list[np.ndarray] | None = [] if return_weights else None
     out = ScaledDotProductAttention.apply(
-        q, k, v, mask=mask, dropout_p=dropout_p, rng=rng, weights_out=weights_out
-    )
+        q, k, v, mask=mask, causal=is_causal, dropout_p=dropout_p, rng=rng,
+        weights_out=weights_out,
+    )  # fmt: skip
     return (out, weights_out[0]) if return_weights else out
 
 
@@ -270,25 +286,25 @@ class SelfAttention(Function):
     """
 
     @staticmethod
-    def forward(ctx, qkv, n_head, mask, dropout_p, rng, weights_out):
+    def forward(ctx, qkv, n_head, mask, causal, dropout_p, rng, weights_out):
         q, k, v = heads_of(qkv, n_head)  # (B, n_head, T, d_head) each
         B, _, T, d_head = q.shape
         y = np.empty((B, T, n_head, d_head), qkv.dtype)
         heads_out = y.transpose(0, 2, 1, 3)  # (B, n_head, T, d_head), a view of y
         ScaledDotProductAttention.forward(
-            ctx, q, k, v, mask, dropout_p, rng, weights_out, out=heads_out
+            ctx, q, k, v, mask, causal, dropout_p, rng, weights_out, out=heads_out
         )
         ctx.n_head, ctx.qkv_shape = n_head, qkv.shape
         return y.reshape(B, T, n_head * d_head)  # (B, T, C), the heads side by side
 
     @staticmethod
     def backward(ctx, grad):
-        q, k, v, e, total, keep = ctx.saved
+        q, k, v, saved, keep = ctx.saved
         B, T, C = grad.shape
         grad_heads = grad.reshape(B, T, ctx.n_head, C // ctx.n_head).transpose(0, 2, 1, 3)
         grad_qkv = np.empty(ctx.qkv_shape, grad.dtype)  # (B, T, 3C)
         out = heads_of(grad_qkv, ctx.n_head)  # dQ, dK, dV are written into its views
-        _fast_attention.attend_backward(grad_heads, q, k, v, e, total, ctx.scale, keep, out=out)
+        _fast_attention.attend_backward(grad_heads, q, k, v, saved, ctx.scale, keep, out=out)
         return grad_qkv
 
 
@@ -299,6 +315,7 @@ def self_attention(
     dropout_p: float = 0.0,
     rng: np.random.Generator | None = None,
     return_weights: bool = False,
+    is_causal: bool = False,
 ) -> Tensor | tuple[Tensor, np.ndarray]:
     """Multi-head self-attention on a fused projection's output:  qkv (B, T, 3C) -> (B, T, C).
 
@@ -318,8 +335,9 @@ def self_attention(
     _check_dropout(dropout_p, rng)
     weights_out: list[np.ndarray] | None = [] if return_weights else None
     out = SelfAttention.apply(
-        qkv, n_head=n_head, mask=mask, dropout_p=dropout_p, rng=rng, weights_out=weights_out
-    )
+        qkv, n_head=n_head, mask=mask, causal=is_causal, dropout_p=dropout_p, rng=rng,
+        weights_out=weights_out,
+    )  # fmt: skip
     return (out, weights_out[0]) if return_weights else out
 
 
@@ -547,11 +565,9 @@ class MultiHeadAttention(Module):
 
         if mask is not None:
             mask = as_mask(mask, (B, self.n_head, T, T_k))
-        if causal:
-            past_visible = causal_mask(T, T_k)  # (T, T_k)
-            mask = past_visible if mask is None else mask & past_visible
         dropout_p = self.dropout if self.training else 0.0
-        settings = {"dropout_p": dropout_p, "rng": self.rng, "return_weights": self.keep_weights}
+        settings = {"dropout_p": dropout_p, "rng": self.rng, "return_weights": self.keep_weights,
+                    "is_causal": causal}  # fmt: skip
         if packed:
             y = self_attention(qkv, self.n_head, mask, **settings)  # (B, T, C)
         else:

@@ -253,6 +253,21 @@ def test_self_attention_from_qkv_equals_split_attend_merge_and_passes_gradcheck(
     assert gradcheck(packed, qkv)
 
 
+def test_causal_attention_computed_in_blocks_of_queries_passes_gradcheck(monkeypatch):
+    from transformer import _fast_attention
+
+    monkeypatch.setattr(_fast_attention, "CAUSAL_BLOCK", 2)  # T = 5: blocks of 2, 2 and 1
+    (qkv_packed,) = random_tensors((2, T, 3 * 6), seed=32)
+    assert gradcheck(lambda qkv: self_attention(qkv, 2, is_causal=True), qkv_packed)
+    q, k, v = qkv(seed=33, T_q=4)  # queries at positions 1..4 of 5: blocks of 2 and 2
+    blocked = scaled_dot_product_attention(q, k, v, is_causal=True)
+    expected = numpy_attention(q.data, k.data, v.data, causal_mask(4, T))
+    np.testing.assert_allclose(blocked.data, expected, rtol=1e-12)
+    assert gradcheck(lambda q, k, v: scaled_dot_product_attention(q, k, v, is_causal=True), q, k, v)
+    with pytest.raises(ValueError, match="T_q=5, T_k=4"):
+        scaled_dot_product_attention(k, q, q, is_causal=True)
+
+
 def test_multi_head_cross_attention_equals_heads_computed_one_by_one():
     mha = MultiHeadAttention(8, 4, cross_attention=True, d_memory=6, rng=1, dtype=np.float64)
     x, memory = random_tensors((2, 3, 8), (2, 4, 6), seed=13)
