@@ -192,7 +192,6 @@ class BPETokenizer(Tokenizer):
         self._ranks = ranks
         self._merges = merges
         self._cache: dict[str, tuple[int, ...]] = {}
-        self._cache_losses = 0
         self._decoder: dict[int, bytes] = dict(self._vocab)
         self._size = max(self._vocab) + 1
 
@@ -311,36 +310,34 @@ class BPETokenizer(Tokenizer):
         if self._split is None:
             return list(self._encode_piece(text)) if text else []
         pieces = self._split(text)
+        try:  # usually every pre-token was seen before
+            return [*chain.from_iterable(map(self._cache.__getitem__, pieces))]
+        except KeyError:
+            ids_of = self._encode_pieces(set(pieces))
+            return [*chain.from_iterable(map(ids_of.__getitem__, pieces))]
+
+    def _encode_pieces(self, pieces: set[str]) -> dict[str, tuple[int, ...]]:
+        """The ids of each distinct pre-token: from the cache, or merged and then cached."""
         cache = self._cache
-        encoded = list(map(cache.get, pieces))
-        if None in encoded:
-            losses = self._cache_losses
-            fresh = {piece: self._encode_piece(piece) for piece in set(pieces) - cache.keys()}
-            if self._cache_losses == losses:  # every piece is in the cache now
-                encoded = list(map(cache.get, pieces))
-            else:
-                encoded = [fresh[p] if t is None else t for t, p in zip(encoded, pieces)]
-        return list(chain.from_iterable(encoded))
+        new = {piece: self._encode_piece(piece) for piece in pieces.difference(cache)}
+        ids_of = {piece: cache[piece] for piece in pieces.difference(new)}
+        ids_of.update(new)
+        for piece, ids in new.items():
+            if len(piece) <= MAX_CACHED_CHARS:
+                cache[piece] = ids
+        if len(cache) > CACHE_SIZE:  # forget the older entries, keep the recent half
+            for old in list(islice(cache, len(cache) - CACHE_SIZE // 2)):
+                del cache[old]
+        return ids_of
 
     def _encode_piece(self, piece: str) -> tuple[int, ...]:
         """Encode one pre-token: a whole-token lookup first, merging only if that fails."""
         data = piece.encode("utf-8")
         rank = self._ranks.get(data)
         if rank is not None:
-            tokens: tuple[int, ...] = (rank,)
-        else:
-            merge = merge_by_rank if len(data) <= LONG_PIECE else merge_by_rank_heap
-            tokens = tuple(self._ranks[part] for part in merge(data, self._ranks))
-        if len(piece) > MAX_CACHED_CHARS:
-            self._cache_losses += 1  # counts results the cache did not keep
-        else:
-            cache = self._cache
-            if len(cache) >= CACHE_SIZE:  # forget the older half, keep the recent pre-tokens
-                for old in list(islice(cache, CACHE_SIZE // 2)):
-                    del cache[old]
-                self._cache_losses += 1
-            cache[piece] = tokens
-        return tokens
+            return (rank,)
+        merge = merge_by_rank if len(data) <= LONG_PIECE else merge_by_rank_heap
+        return tuple(map(self._ranks.__getitem__, merge(data, self._ranks)))
 
     def decode_bytes(self, ids: Iterable[int]) -> bytes:
         """The exact bytes the ids stand for (lossless, even mid-character)."""
