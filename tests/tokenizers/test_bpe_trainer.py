@@ -115,6 +115,11 @@ def test_counts_are_python_ints_that_do_not_overflow():
     assert train_merges({b"ab": huge, b"cd": huge - 1}, 2) == [(97, 98), (99, 100)]
 
 
+def test_more_ids_than_characters_is_an_error():
+    with pytest.raises(ValueError, match="at most 1114112 ids"):
+        train_merges({b"ab": 1}, 0x110000)
+
+
 def test_memory_follows_distinct_words_not_text_length():
     n = 20_000
     counts = BPETokenizer().count_words("the cat sat on the mat " * n)
