@@ -300,7 +300,7 @@ class BPETokenizer(Tokenizer):
                 if chunk:
                     counts[chunk] += 1
             else:
-                counts.update(self._split(chunk))
+                self._split.count(chunk, counts)
         return {word.encode("utf-8"): count for word, count in counts.items()}
 
     # ---- encoding and decoding -------------------------------------------------------

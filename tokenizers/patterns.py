@@ -14,6 +14,8 @@ same pieces; ``regex.findall`` with the pattern itself is the plain form it must
 from __future__ import annotations
 
 import re
+from collections import Counter
+from collections.abc import Iterator
 from functools import cache
 
 import regex
@@ -155,6 +157,7 @@ class Splitter:
     """
 
     def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
         self.slow = regex.compile(pattern).findall
         self.fast = None
         if pattern in PATTERNS.values():
@@ -175,3 +178,33 @@ class Splitter:
 
     def __call__(self, text: str) -> list[str]:
         return self.fast(text) if self.can_use_re(text) else self.slow(text)
+
+    def count(self, text: str, counts: Counter[str]) -> None:
+        """Add how often each pre-token occurs in ``text`` to ``counts``, splitting the text a
+        megabyte at a time (see ``chunks``): its pre-tokens are never all in memory at once."""
+        for chunk in chunks(text) if self.pattern in PATTERNS.values() else [text]:
+            counts.update(self(chunk))
+
+
+CHUNK_CHARS = 1 << 20
+
+
+def chunks(text: str, size: int = CHUNK_CHARS) -> Iterator[str]:
+    """``text`` in pieces of about ``size`` characters, each cut just before a newline that
+    follows a letter.
+
+    The built-in patterns split such a text at that place too: a pre-token that holds a
+    letter holds no newline (it is letters with perhaps one mark before them, or a
+    contraction), and the patterns look neither behind a position nor, at the end of a
+    chunk, past a letter. So the pre-tokens of the chunks are the pre-tokens of the text.
+    """
+    start = 0
+    while len(text) - start > size:
+        cut = text.find("\n", start + size)
+        while cut != -1 and not text[cut - 1].isalpha():
+            cut = text.find("\n", cut + 1)
+        if cut == -1:
+            break
+        yield text[start:cut]
+        start = cut
+    yield text[start:]

@@ -14,6 +14,7 @@ from tokenizers.patterns import (
     GPT4O_PATTERN,
     Splitter,
     bmp_characters,
+    chunks,
 )
 
 # characters that re and regex classify differently with their own classes (the listed
@@ -62,3 +63,15 @@ def test_same_pre_tokens_as_regex_on_the_docs(pattern, docs_text):
     splitter = Splitter(pattern)
     assert splitter.can_use_re(docs_text)
     assert splitter.fast(docs_text) == regex.findall(pattern, docs_text)
+
+
+line_ends = st.lists(st.sampled_from(["a\n", "é\n\n", "a \n", "b.\n", "x'\n", "\n", " \n  "]))
+
+
+@pytest.mark.parametrize("pattern", [GPT2_PATTERN, GPT4_PATTERN, GPT4O_PATTERN])
+@settings(max_examples=300, deadline=None)
+@given(sample=st.lists(st.one_of(text, tricky_text, line_ends.map("".join))).map("".join))
+def test_cutting_before_a_newline_after_a_letter_keeps_the_pre_tokens(pattern, sample):
+    pieces = [piece for chunk in chunks(sample, size=3) for piece in regex.findall(pattern, chunk)]
+    assert pieces == regex.findall(pattern, sample)
+    assert "".join(chunks(sample, size=3)) == sample
