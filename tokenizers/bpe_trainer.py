@@ -79,11 +79,6 @@ def train_merges(
     merging it everywhere in the word is ``word.replace(pair, new)``, both done in C, and
     comparing pairs as strings orders them as ``(left, right)`` does.
     """
-    if num_merges > MAX_TOKENS - 256:
-        raise ValueError(
-            f"num_merges={num_merges} is too many: training keeps each id as a character, "
-            f"so there can be at most {MAX_TOKENS} ids ({MAX_TOKENS - 256} merges)"
-        )
     words = [word.decode("latin-1") for word in word_counts]  # byte b -> chr(b)
     counts = list(word_counts.values())
     pair_counts: dict[str, int] = defaultdict(int)
@@ -103,6 +98,11 @@ def train_merges(
             if count > 0:
                 heapq.heappush(heap, (-count, pair))
             continue
+        if 256 + len(merges) == MAX_TOKENS:
+            raise ValueError(
+                f"cannot learn more than {MAX_TOKENS - 256} merges: training keeps each id "
+                f"as a character, and there are {MAX_TOKENS} of them"
+            )
         left, right = pair
         new = chr(256 + len(merges))
         created: dict[str, int] = defaultdict(int)  # pairs with the new token, new counts
