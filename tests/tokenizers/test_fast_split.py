@@ -11,7 +11,9 @@ from tokenizer_strategies import text
 from tokenizers.patterns import (
     GPT2_PATTERN,
     GPT4_PATTERN,
+    GPT4O_CASED_PATTERN,
     GPT4O_PATTERN,
+    UNCASED,
     Splitter,
     bmp_characters,
     chunks,
@@ -75,3 +77,24 @@ def test_cutting_before_a_newline_after_a_letter_keeps_the_pre_tokens(pattern, s
     pieces = [piece for chunk in chunks(sample, size=3) for piece in regex.findall(pattern, chunk)]
     assert pieces == regex.findall(pattern, sample)
     assert "".join(chunks(sample, size=3)) == sample
+
+
+cased_text = st.one_of(
+    st.text(st.characters(blacklist_categories=("Cs", "Lm", "Lo", "Mn", "Mc", "Me"))),
+    tricky_text,
+).filter(lambda t: not regex.search(UNCASED, t))  # regex may know newer characters
+
+
+@settings(max_examples=500, deadline=None)
+@given(sample=cased_text)
+def test_the_cased_gpt4o_pattern_gives_the_same_pre_tokens_on_cased_text(sample):
+    assert regex.findall(GPT4O_CASED_PATTERN, sample) == regex.findall(GPT4O_PATTERN, sample)
+
+
+def test_the_cased_gpt4o_pattern_is_used_only_on_cased_text():
+    splitter = Splitter(GPT4O_PATTERN)
+    assert splitter("CamelCase ÉCOLE ß") == splitter.fast_cased("CamelCase ÉCOLE ß")
+    assert regex.findall(GPT4O_CASED_PATTERN, "e\u0301x 漢字") != regex.findall(
+        GPT4O_PATTERN, "e\u0301x 漢字"
+    )  # a mark: the cased pattern would be wrong here, and it is not used
+    assert splitter("e\u0301x 漢字") == regex.findall(GPT4O_PATTERN, "e\u0301x 漢字")
