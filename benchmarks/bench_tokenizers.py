@@ -122,6 +122,13 @@ def peak_memory_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def timed(function, *args):
+    """``function(*args)``, its wall-clock seconds and the process's CPU seconds (all threads)."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = function(*args)
+    return result, time.perf_counter() - wall, time.process_time() - cpu
+
+
 def ids_digest(ids: list[int]) -> str:
     return hashlib.sha256(array("I", ids).tobytes()).hexdigest()
 
@@ -134,26 +141,26 @@ def our_worker(task: dict) -> dict:
         corpus = json.loads(Path(task["corpus"]).read_text(encoding="utf-8"))
         separator = "\n" if task["corpus_name"] == "docs" else ""
         text = separator.join(corpus["train"])
-        start = time.perf_counter()
-        tokenizer = BPETokenizer().train(text, task["vocab_size"], pattern="gpt4")
-        seconds = time.perf_counter() - start
+        tokenizer, seconds, cpu = timed(BPETokenizer().train, text, task["vocab_size"])
         out = {
             "seconds": seconds,
+            "cpu": cpu,
             "vocab_size": tokenizer.vocab_size,
             "held_out_tokens": len(tokenizer.encode_ordinary(corpus["held_out"])),
         }
     else:
         text = Path(task["text"]).read_text(encoding="utf-8")
         encoder = BPETokenizer.from_tiktoken(task["rank_file"])
-        start = time.perf_counter()
-        ids = encoder.encode_ordinary(text)
-        cold = time.perf_counter() - start
-        warm = []
-        for _ in range(3):
-            start = time.perf_counter()
-            encoder.encode_ordinary(text)
-            warm.append(time.perf_counter() - start)
-        out = {"cold": cold, "warm": min(warm), "tokens": len(ids), "digest": ids_digest(ids)}
+        ids, cold, cold_cpu = timed(encoder.encode_ordinary, text)
+        warm = [timed(encoder.encode_ordinary, text)[1:] for _ in range(3)]
+        out = {
+            "cold": cold,
+            "cold_cpu": cold_cpu,
+            "warm": min(w for w, _ in warm),
+            "warm_cpu": min(c for _, c in warm),
+            "tokens": len(ids),
+            "digest": ids_digest(ids),
+        }
     out["max_rss_mb"] = peak_memory_mb()
     return out
 
@@ -170,7 +177,7 @@ if task["kind"] == "train":
     from tokenizers import Regex, Tokenizer, models, pre_tokenizers, trainers
     with open(task["corpus"], encoding="utf-8") as f:
         corpus = json.load(f)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
         pre_tokenizers.Split(Regex(task["pattern"]), behavior="isolated"),
@@ -182,6 +189,7 @@ if task["kind"] == "train":
     )
     tokenizer.train_from_iterator(corpus["train"], trainer=trainer)
     out["seconds"] = time.perf_counter() - start
+    out["cpu"] = time.process_time() - cpu
     out["vocab_size"] = tokenizer.get_vocab_size()
     out["held_out_tokens"] = len(tokenizer.encode(corpus["held_out"]).ids)
     out["version"] = "Hugging Face tokenizers " + tokenizers.__version__
@@ -195,12 +203,13 @@ else:
         encoding = tiktoken.Encoding(**getattr(openai_public, task["encoding"])())
     with open(task["text"], encoding="utf-8") as f:
         text = f.read()
-    times = []
+    times, cpus = [], []
     for _ in range(4):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         ids = encoding.encode_ordinary(text)
         times.append(time.perf_counter() - start)
-    out["seconds"] = min(times)
+        cpus.append(time.process_time() - cpu)
+    out["seconds"], out["cpu"] = min(times), min(cpus)
     out["tokens"] = len(ids)
     out["digest"] = hashlib.sha256(array("I", ids).tobytes()).hexdigest()
     out["version"] = "tiktoken " + tiktoken.__version__
@@ -265,14 +274,15 @@ def print_training(task: dict, result: dict) -> None:
     held_out = task["held_out_bytes"]
     line = (
         f"train {task['corpus_name']} ({task['train_bytes'] / 1e6:.2f} MB, {task['documents']} "
-        f"documents) to {task['vocab_size']}: ours {ours['seconds']:.2f} s, "
-        f"{ours['max_rss_mb']:.0f} MB peak, vocab {ours['vocab_size']}, "
+        f"documents) to {task['vocab_size']}: ours {ours['seconds']:.2f} s "
+        f"(cpu {ours['cpu']:.2f}), {ours['max_rss_mb']:.0f} MB peak, vocab {ours['vocab_size']}, "
         f"{held_out / ours['held_out_tokens']:.3f} bytes/token held out"
     )
     if theirs:
         line += (
-            f" | HF {theirs['seconds']:.2f} s, {theirs['max_rss_mb']:.0f} MB, vocab "
-            f"{theirs['vocab_size']}, {held_out / theirs['held_out_tokens']:.3f} bytes/token"
+            f" | HF {theirs['seconds']:.2f} s (cpu {theirs['cpu']:.2f}), "
+            f"{theirs['max_rss_mb']:.0f} MB, vocab {theirs['vocab_size']}, "
+            f"{held_out / theirs['held_out_tokens']:.3f} bytes/token"
             f" | ours/HF time {ours['seconds'] / theirs['seconds']:.2f}x (goal <= 1), "
             f"memory {ours['max_rss_mb'] / theirs['max_rss_mb']:.2f}x"
         )
@@ -294,7 +304,8 @@ def print_encoding(task: dict, result: dict) -> bool:
         line += (
             f" | tiktoken {rate:.2f} MB/s, {theirs['max_rss_mb']:.0f} MB | ours/tiktoken "
             f"{cold / rate:.2f}x cold (goal >= 0.6), {warm / rate:.2f}x warm (goal >= 1); "
-            f"same ids: {'yes' if same else 'NO'}"
+            f"on CPU time {theirs['cpu'] / ours['cold_cpu']:.2f}x cold, "
+            f"{theirs['cpu'] / ours['warm_cpu']:.2f}x warm; same ids: {'yes' if same else 'NO'}"
         )
     print(line, flush=True)
     return same

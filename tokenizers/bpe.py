@@ -275,13 +275,14 @@ class BPETokenizer(Tokenizer):
         vocab = {i: bytes([i]) for i in range(256)}
 
         def report(pair: Pair, new_id: int, count: int) -> None:
-            a, b = (vocab[i] for i in pair)
+            a, b = vocab[pair[0]], vocab[pair[1]]
             vocab[new_id] = a + b
-            if verbose:
-                print(f"merge {new_id - 255}: {a!r} + {b!r} -> {a + b!r} (id {new_id}, {count}x)")
+            print(f"merge {new_id - 255}: {a!r} + {b!r} -> {a + b!r} (id {new_id}, {count}x)")
 
         num_merges = vocab_size - 256 - len(special_tokens)
-        merges = train_merges(word_counts, num_merges, on_merge=report)
+        merges = train_merges(word_counts, num_merges, on_merge=report if verbose else None)
+        for new_id, (a, b) in enumerate(merges, start=256):
+            vocab[new_id] = vocab[a] + vocab[b]
         self._set_vocab(vocab, merges)
         self.add_special_tokens(special_tokens)
         return self

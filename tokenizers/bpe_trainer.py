@@ -120,13 +120,15 @@ def train_merges(
                 if i > 0:
                     x = merged[i - 1]
                     pair_counts[(right if x == new else x) + left] -= weight
-                    created[x + new] += weight
-                    words_with[x + new].append(index)
+                    p = x + new
+                    created[p] += weight
+                    words_with[p].append(index)
                 if i < last and merged[i + 1] != new:
                     y = merged[i + 1]
                     pair_counts[right + y] -= weight
-                    created[new + y] += weight
-                    words_with[new + y].append(index)
+                    p = new + y
+                    created[p] += weight
+                    words_with[p].append(index)
                 i = merged.find(new, i + 1)
         del pair_counts[pair]
         pair_counts.update(created)
