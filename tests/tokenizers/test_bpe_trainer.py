@@ -62,6 +62,14 @@ def test_hand_worked_example():
     assert tokenizer.encode("aaabdaaabac") == [258, 260, 259]  # aaab daaab ac
 
 
+def test_verbose_training_prints_each_merge(capsys):
+    BPETokenizer().train("aaabdaaabac", 256 + 2, pattern=None, verbose=True)
+    assert capsys.readouterr().out.splitlines() == [
+        "merge 1: b'a' + b'a' -> b'aa' (id 256, 4x)",
+        "merge 2: b'a' + b'b' -> b'ab' (id 257, 2x)",
+    ]
+
+
 def test_word_counts_weight_the_pairs():
     # "ab" occurs 3 times, "bc" twice: (a, b) comes first although "bc" sorts later
     assert train_merges({b"bc": 2, b"ab": 3}, 5) == [(97, 98), (98, 99)]
