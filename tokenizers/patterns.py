@@ -3,12 +3,15 @@
 BPE never merges across a pre-token boundary, so the split pattern decides what a token
 can be: with GPT-2's pattern " dog" and "dog." can never become one token. The patterns
 below are quoted exactly from tiktoken (``tiktoken_ext/openai_public.py``). They use
-possessive quantifiers (``++``) and Unicode classes (``\\p{L}``), which the standard ``re``
-module cannot run, so they are compiled with the third-party ``regex`` package.
+Unicode classes (``\\p{L}``), which the standard ``re`` module does not know, and possessive
+quantifiers (``++``), which it runs only from Python 3.11, so they are compiled with the
+third-party ``regex`` package.
 
 Splitting is a large part of encoding time, so ``Splitter`` (at the end of this module)
 runs an equivalent pattern with the faster standard ``re`` whenever that gives exactly the
 same pieces; ``regex.findall`` with the pattern itself is the plain form it must agree with.
+``chunks`` cuts a large text where every built-in pattern splits anyway, so that training
+never holds all of its pre-tokens at once.
 """
 
 from __future__ import annotations
@@ -82,7 +85,7 @@ def pattern_name(pattern: str | None) -> str | None:
     return None
 
 
-# ---- splitting 2-3x faster with the standard re module, exactly --------------------------
+# ---- splitting 1.5-2x faster with the standard re module, exactly ------------------------
 #
 # The split patterns are written with Unicode classes (``\p{L}`` letters, ``\p{N}`` numbers,
 # ``\p{Lu}`` upper case, ...) that only the ``regex`` package knows, and ``re``'s ``\s``
@@ -225,9 +228,10 @@ def chunks(text: str, size: int = CHUNK_CHARS) -> Iterator[str]:
     follows a letter.
 
     The built-in patterns split such a text at that place too: a pre-token that holds a
-    letter holds no newline (it is letters with perhaps one mark before them, or a
-    contraction), and the patterns look neither behind a position nor, at the end of a
-    chunk, past a letter. So the pre-tokens of the chunks are the pre-tokens of the text.
+    letter holds no newline (it is letters, perhaps with one other character before them
+    and a contraction after, or a contraction alone), and the patterns look neither behind
+    a position nor, at the end of a chunk, past a letter. So the pre-tokens of the chunks
+    are the pre-tokens of the text.
     """
     start = 0
     while len(text) - start > size:
