@@ -539,7 +539,8 @@ def train_command(args: argparse.Namespace) -> None:
 def run_trainer(trainer: Trainer, command: str) -> dict[str, Any]:
     """trainer.run(), with Ctrl-C (saved: how to continue) and divergence told in words."""
     try:
-        return trainer.run()
+        with np.errstate(over="ignore", invalid="ignore"):  # a diverging run is named below
+            return trainer.run()
     except TrainingInterruptedError:
         print(f"\ninterrupted: step {trainer.step} is saved in {trainer.out_dir}; continue with\n"
               f"  {PROG} {command} --out {trainer.out_dir} --resume "
