@@ -38,8 +38,9 @@ from .patterns import Splitter, pattern_name, resolve_pattern
 LONG_PIECE = 256
 """Pre-tokens of more bytes than this use the heap merge (O(n log n)) instead of the list."""
 
-CACHE_SIZE = 65536
-"""Pre-tokens remembered with their ids; when full, the older half is forgotten."""
+CACHE_SIZE = 1 << 18
+"""Pre-tokens remembered with their ids (the distinct pre-tokens of 12 MB of Python code fit
+four times over, in about 40 MB); when full, the older half is forgotten."""
 
 MAX_CACHED_CHARS = 256
 """Longer pre-tokens are rare, so they are not worth a place in the cache."""
@@ -192,7 +193,6 @@ class BPETokenizer(Tokenizer):
         self._ranks = ranks
         self._merges = merges
         self._cache: dict[str, tuple[int, ...]] = {}
-        self._cache_losses = 0
         self._decoder: dict[int, bytes] = dict(self._vocab)
         self._size = max(self._vocab) + 1
 
@@ -275,13 +275,14 @@ class BPETokenizer(Tokenizer):
         vocab = {i: bytes([i]) for i in range(256)}
 
         def report(pair: Pair, new_id: int, count: int) -> None:
-            a, b = (vocab[i] for i in pair)
+            a, b = vocab[pair[0]], vocab[pair[1]]
             vocab[new_id] = a + b
-            if verbose:
-                print(f"merge {new_id - 255}: {a!r} + {b!r} -> {a + b!r} (id {new_id}, {count}x)")
+            print(f"merge {new_id - 255}: {a!r} + {b!r} -> {a + b!r} (id {new_id}, {count}x)")
 
         num_merges = vocab_size - 256 - len(special_tokens)
-        merges = train_merges(word_counts, num_merges, on_merge=report)
+        merges = train_merges(word_counts, num_merges, on_merge=report if verbose else None)
+        for new_id, (a, b) in enumerate(merges, start=256):
+            vocab[new_id] = vocab[a] + vocab[b]
         self._set_vocab(vocab, merges)
         self.add_special_tokens(special_tokens)
         return self
@@ -301,7 +302,7 @@ class BPETokenizer(Tokenizer):
                 if chunk:
                     counts[chunk] += 1
             else:
-                counts.update(self._split(chunk))
+                self._split.count(chunk, counts)
         return {word.encode("utf-8"): count for word, count in counts.items()}
 
     # ---- encoding and decoding -------------------------------------------------------
@@ -311,36 +312,40 @@ class BPETokenizer(Tokenizer):
         if self._split is None:
             return list(self._encode_piece(text)) if text else []
         pieces = self._split(text)
+        try:  # usually every pre-token was seen before
+            return [*chain.from_iterable(map(self._cache.__getitem__, pieces))]
+        except KeyError:
+            ids_of = self._encode_pieces(set(pieces))
+            return [*chain.from_iterable(map(ids_of.__getitem__, pieces))]
+
+    def _encode_pieces(self, pieces: set[str]) -> dict[str, tuple[int, ...]]:
+        """The ids of each distinct pre-token: from the cache, or encoded and then cached."""
         cache = self._cache
-        encoded = list(map(cache.get, pieces))
-        if None in encoded:
-            losses = self._cache_losses
-            fresh = {piece: self._encode_piece(piece) for piece in set(pieces) - cache.keys()}
-            if self._cache_losses == losses:  # every piece is in the cache now
-                encoded = list(map(cache.get, pieces))
-            else:
-                encoded = [fresh[p] if t is None else t for t, p in zip(encoded, pieces)]
-        return list(chain.from_iterable(encoded))
+        new = list(pieces.difference(cache))
+        ids_of = {piece: cache[piece] for piece in pieces.difference(new)}
+        # most new pre-tokens are one token: look them all up whole at once, in C
+        whole = list(map(self._ranks.get, map(str.encode, new)))
+        encoded = dict(zip(new, zip(whole)))  # zip(whole) makes the 1-tuples (rank,)
+        for piece, rank in zip(new, whole):
+            if rank is None:
+                encoded[piece] = self._encode_piece(piece)
+        ids_of.update(encoded)
+        if max(map(len, new), default=0) > MAX_CACHED_CHARS:
+            encoded = {p: ids for p, ids in encoded.items() if len(p) <= MAX_CACHED_CHARS}
+        cache.update(encoded)
+        if len(cache) > CACHE_SIZE:  # forget the older entries, keep the recent half
+            for old in list(islice(cache, len(cache) - CACHE_SIZE // 2)):
+                del cache[old]
+        return ids_of
 
     def _encode_piece(self, piece: str) -> tuple[int, ...]:
         """Encode one pre-token: a whole-token lookup first, merging only if that fails."""
         data = piece.encode("utf-8")
         rank = self._ranks.get(data)
         if rank is not None:
-            tokens: tuple[int, ...] = (rank,)
-        else:
-            merge = merge_by_rank if len(data) <= LONG_PIECE else merge_by_rank_heap
-            tokens = tuple(self._ranks[part] for part in merge(data, self._ranks))
-        if len(piece) > MAX_CACHED_CHARS:
-            self._cache_losses += 1  # counts results the cache did not keep
-        else:
-            cache = self._cache
-            if len(cache) >= CACHE_SIZE:  # forget the older half, keep the recent pre-tokens
-                for old in list(islice(cache, CACHE_SIZE // 2)):
-                    del cache[old]
-                self._cache_losses += 1
-            cache[piece] = tokens
-        return tokens
+            return (rank,)
+        merge = merge_by_rank if len(data) <= LONG_PIECE else merge_by_rank_heap
+        return tuple(map(self._ranks.__getitem__, merge(data, self._ranks)))
 
     def decode_bytes(self, ids: Iterable[int]) -> bytes:
         """The exact bytes the ids stand for (lossless, even mid-character)."""

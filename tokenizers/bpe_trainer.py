@@ -27,6 +27,9 @@ from collections.abc import Callable, Mapping, Sequence
 
 Pair = tuple[int, int]
 
+MAX_TOKENS = 0x110000
+"""Ids are kept as characters while training, so there can be at most as many as code points."""
+
 
 def count_pairs(words: Sequence[Sequence[int]], counts: Sequence[int]) -> dict[Pair, int]:
     """How often each adjacent pair occurs, each word's pairs weighted by its count."""
@@ -70,20 +73,24 @@ def train_merges(
     Tokens 0..255 are the single bytes; merge ``k`` creates token ``256 + k``. Training
     stops early when no word has two tokens left to merge. ``on_merge(pair, new_id, count)``
     is called after each merge (for progress output).
+
+    A word is kept as a ``str`` with one character per token, ``chr(id)``, and a pair as
+    the two characters: then "does this word still hold the pair?" is ``pair in word`` and
+    merging it everywhere in the word is ``word.replace(pair, new)``, both done in C, and
+    comparing pairs as strings orders them as ``(left, right)`` does.
     """
-    words = [list(word) for word in word_counts]
+    words = [word.decode("latin-1") for word in word_counts]  # byte b -> chr(b)
     counts = list(word_counts.values())
-    pair_counts: dict[Pair, int] = defaultdict(int)
-    words_with: dict[Pair, set[int]] = defaultdict(set)
+    pair_counts: dict[str, int] = defaultdict(int)
+    words_with: dict[str, list[int]] = defaultdict(list)  # may repeat or be out of date
     for index, (word, count) in enumerate(zip(words, counts)):
-        for pair in zip(word, word[1:]):
+        for pair in map(str.__add__, word, word[1:]):
             pair_counts[pair] += count
-            words_with[pair].add(index)
+            words_with[pair].append(index)
     heap = [(-count, pair) for pair, count in pair_counts.items()]
     heapq.heapify(heap)
 
     merges: list[Pair] = []
-    new_id = 256
     while len(merges) < num_merges and heap:
         negative_count, pair = heapq.heappop(heap)
         count = pair_counts.get(pair, 0)
@@ -91,45 +98,45 @@ def train_merges(
             if count > 0:
                 heapq.heappush(heap, (-count, pair))
             continue
-        merges.append(pair)
-        created: set[Pair] = set()
+        if 256 + len(merges) == MAX_TOKENS:
+            raise ValueError(
+                f"cannot learn more than {MAX_TOKENS - 256} merges: training keeps each id "
+                f"as a character, and there are {MAX_TOKENS} of them"
+            )
         left, right = pair
+        new = chr(256 + len(merges))
+        created: dict[str, int] = defaultdict(int)  # pairs with the new token, new counts
         for index in words_with.pop(pair):
             word = words[index]
+            if pair not in word:  # merged already (a repeated index) or changed since
+                continue
             weight = counts[index]
-            merged: list[int] = []
-            i, n = 0, len(word)
-            while i < n:
-                try:
-                    i_left = word.index(left, i)
-                except ValueError:
-                    break
-                if i_left + 1 == n or word[i_left + 1] != right:
-                    merged += word[i : i_left + 1]
-                    i = i_left + 1
-                    continue
-                merged += word[i:i_left]
-                # an occurrence of the pair at i_left: only the pairs beside it change
-                if merged:
-                    pair_counts[(word[i_left - 1], left)] -= weight
-                    pair_counts[(merged[-1], new_id)] += weight
-                    words_with[(merged[-1], new_id)].add(index)
-                    created.add((merged[-1], new_id))
-                i = i_left + 2
-                if i < n and not (word[i] == left and i + 1 < n and word[i + 1] == right):
-                    pair_counts[(right, word[i])] -= weight
-                    pair_counts[(new_id, word[i])] += weight
-                    words_with[(new_id, word[i])].add(index)
-                    created.add((new_id, word[i]))
-                merged.append(new_id)
-            merged += word[i:]
-            words[index] = merged
+            words[index] = merged = word.replace(pair, new)
+            # each occurrence changes only the pairs beside it: (x, left) becomes (x, new)
+            # and (right, y) becomes (new, y); between two occurrences (right, left)
+            # becomes (new, new), counted once, on the left side of the second
+            i, last = merged.find(new), len(merged) - 1
+            while i >= 0:
+                if i > 0:
+                    x = merged[i - 1]
+                    pair_counts[(right if x == new else x) + left] -= weight
+                    p = x + new
+                    created[p] += weight
+                    words_with[p].append(index)
+                if i < last and merged[i + 1] != new:
+                    y = merged[i + 1]
+                    pair_counts[right + y] -= weight
+                    p = new + y
+                    created[p] += weight
+                    words_with[p].append(index)
+                i = merged.find(new, i + 1)
         del pair_counts[pair]
-        for new in created:
-            heapq.heappush(heap, (-pair_counts[new], new))
+        pair_counts.update(created)
+        for new_pair, new_count in created.items():
+            heapq.heappush(heap, (-new_count, new_pair))
+        merges.append((ord(left), ord(right)))
         if on_merge is not None:
-            on_merge(pair, new_id, count)
-        new_id += 1
+            on_merge(merges[-1], ord(new), count)
     return merges
 
 

@@ -92,6 +92,10 @@ class UsageError(Exception):
     """Bad input found before any work: printed as one line, exit status 2."""
 
 
+class RunError(Exception):
+    """Work that started and stopped on a problem it names: one line, exit status 1."""
+
+
 # ===================================================================== presets
 # Each preset names a model (GPTConfig settings), a training recipe (TrainConfig settings)
 # and a tokenizer; any flag overrides one setting.
@@ -539,7 +543,8 @@ def train_command(args: argparse.Namespace) -> None:
 def run_trainer(trainer: Trainer, command: str) -> dict[str, Any]:
     """trainer.run(), with Ctrl-C (saved: how to continue) and divergence told in words."""
     try:
-        return trainer.run()
+        with np.errstate(over="ignore", invalid="ignore"):  # a diverging run is named below
+            return trainer.run()
     except TrainingInterruptedError:
         print(f"\ninterrupted: step {trainer.step} is saved in {trainer.out_dir}; continue with\n"
               f"  {PROG} {command} --out {trainer.out_dir} --resume "
@@ -548,8 +553,9 @@ def run_trainer(trainer: Trainer, command: str) -> dict[str, Any]:
     except TrainingDivergedError as error:
         kept = trainer.last_saved_step
         where = f"the checkpoint of step {kept} is kept" if kept else "no checkpoint was saved"
-        raise SystemExit(f"{PROG} {command}: error: {error}; stopped ({where} in "
-                         f"{trainer.out_dir}); try a lower --lr") from None  # fmt: skip
+        raise RunError(
+            f"{error}; stopped ({where} in {trainer.out_dir}); try a lower --lr"
+        ) from None
 
 
 def _shape(config: Any) -> str:
@@ -927,7 +933,7 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # the reader went away (e.g. `| head`): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except (ValueError, OSError) as error:
+    except (RunError, ValueError, OSError) as error:
         print(f"{PROG} {args.command}: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

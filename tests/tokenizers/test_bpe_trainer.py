@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tokenizers import BPETokenizer
+from tokenizers import BPETokenizer, bpe_trainer
 from tokenizers.bpe_trainer import merge_pair, train_merges
 
 
@@ -62,6 +62,14 @@ def test_hand_worked_example():
     assert tokenizer.encode("aaabdaaabac") == [258, 260, 259]  # aaab daaab ac
 
 
+def test_verbose_training_prints_each_merge(capsys):
+    BPETokenizer().train("aaabdaaabac", 256 + 2, pattern=None, verbose=True)
+    assert capsys.readouterr().out.splitlines() == [
+        "merge 1: b'a' + b'a' -> b'aa' (id 256, 4x)",
+        "merge 2: b'a' + b'b' -> b'ab' (id 257, 2x)",
+    ]
+
+
 def test_word_counts_weight_the_pairs():
     # "ab" occurs 3 times, "bc" twice: (a, b) comes first although "bc" sorts later
     assert train_merges({b"bc": 2, b"ab": 3}, 5) == [(97, 98), (98, 99)]
@@ -113,6 +121,13 @@ def test_incremental_trainer_equals_rescanning(word_counts, num_merges):
 def test_counts_are_python_ints_that_do_not_overflow():
     huge = 2**70
     assert train_merges({b"ab": huge, b"cd": huge - 1}, 2) == [(97, 98), (99, 100)]
+
+
+def test_more_ids_than_characters_is_an_error(monkeypatch):
+    monkeypatch.setattr(bpe_trainer, "MAX_TOKENS", 258)
+    assert train_merges({b"abc": 1}, 2) == [(97, 98), (256, 99)]
+    with pytest.raises(ValueError, match="cannot learn more than 2 merges"):
+        train_merges({b"abcd": 1}, 3)
 
 
 def test_memory_follows_distinct_words_not_text_length():

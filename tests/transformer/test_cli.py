@@ -277,3 +277,10 @@ def test_init_from_refuses_settings_that_would_change_the_model(trained, tmp_pat
     )
     bad(["train", "--out", str(trained), "--resume", "--steps", "9", "--lr", "0.1"], capsys,
         "it takes --steps but not --lr")  # fmt: skip
+
+
+def test_a_diverging_run_stops_with_one_line_and_keeps_no_bad_checkpoint(tmp_path, capsys):
+    out = tmp_path / "nan"
+    bad(["train", *FAST, "--lr", "1e30", "--warmup-steps", "0", "--out", str(out)], capsys,
+        "the loss became nan at step 2; stopped (no checkpoint was saved", status=1)  # fmt: skip
+    assert not (out / CHECKPOINT_FILE).exists()
