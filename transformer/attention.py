@@ -194,7 +194,7 @@ class ScaledDotProductAttention(Function):
     """
 
     @staticmethod
-    def forward(ctx, q, k, v, mask, causal, dropout_p, rng, weights_out, out=None):
+    def forward(ctx, q, k, v, mask, dropout_p, rng, weights_out, causal=False, out=None):
         scale = 1 / math.sqrt(q.shape[-1])
         keep = None  # keep / (1 - p)
         if dropout_p > 0:
@@ -292,7 +292,7 @@ class SelfAttention(Function):
         y = np.empty((B, T, n_head, d_head), qkv.dtype)
         heads_out = y.transpose(0, 2, 1, 3)  # (B, n_head, T, d_head), a view of y
         ScaledDotProductAttention.forward(
-            ctx, q, k, v, mask, causal, dropout_p, rng, weights_out, out=heads_out
+            ctx, q, k, v, mask, dropout_p, rng, weights_out, causal=causal, out=heads_out
         )
         ctx.n_head, ctx.qkv_shape = n_head, qkv.shape
         return y.reshape(B, T, n_head * d_head)  # (B, T, C), the heads side by side
