@@ -3,8 +3,8 @@
     python benchmarks/bench_generate.py --reference-python /path/to/venv/bin/python
     python benchmarks/bench_generate.py --threads 1 --contexts 64
 
-The model is GPT-2-shaped (learned positions, pre-LN, tanh GELU, tied head), by default
-n_layer=6, n_head=6, n_embd=384, vocab 96, with room for 256 positions. Its weights are
+The model is GPT-2-shaped (learned positions, pre-LN, tanh GELU, tied head): n_layer=6,
+n_head=6, n_embd=384, vocab 96 (`--vocab-size`), with room for the longest context. Its weights are
 exported with `transformer.pretrained.export_gpt2` to a temporary directory, from which
 the reference side loads them into Hugging Face's `GPT2LMHeadModel` and runs `generate`
 (greedy, use_cache=True, float32). At context T, both continue the same random prompt of

@@ -15,10 +15,10 @@ with E = exp(S - c) and z = rowsum(E), P = E / z and
     D  = ((G s / z) V^T) * keep              (= s dP / z)
     dS s = E (D - rowsum(D E) / z)           (rowsum(dP P) = rowsum(D E) / s)
 
-so the forward makes five passes over the scores (scale, mask, exp, its row sums, and the
-check that exp cannot overflow) and the backward three (rowsum(D E), the subtraction, the
-product), where the plain forms make eight and seven, each into a fresh array. They save E
-and z, the same memory as P.
+so the forward makes five passes over the scores (scale, mask, the check that exp cannot
+overflow, exp, its row sums), two of them in place, and the backward three (rowsum(D E), the
+subtraction, the product), where the plain forms make six and five, nearly all into fresh
+arrays. They save E and z, the same memory as P.
 
 A causal attention is computed in blocks of CAUSAL_BLOCK queries once it has two: block
 rows a:b see keys up to b only, so its products and passes stop there, and the upper
