@@ -119,7 +119,7 @@ def _attend_rows(q, k, v, scale, mask=None, keep=None, out=None):
     if mask is not None:
         np.copyto(scores, np.array(-np.inf, scores.dtype), where=~mask)
     e, total, _ = _fast.exp_and_sum(scores)  # exp(S - c), (..., T_q, T_k), and its row sums
-    total[total == 0] = 1  # a fully masked row: E = 0, so Y = 0
+    total = np.where(total == 0, 1, total)  # a fully masked row: E = 0, so Y = 0
     y = np.matmul(e if keep is None else e * keep, v, out=out)  # (..., T_q, d_v)
     y /= total
     return y, e, total
