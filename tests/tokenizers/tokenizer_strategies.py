@@ -14,7 +14,11 @@ FRAGMENTS = [
     "😀", "👍🏽", "👨‍👩‍👧", "🇺🇳", "\u200d", "\ufeff", "\u00a0", "\u3000",
 ]  # fmt: skip
 
-any_char = st.characters(blacklist_categories=("Cs",))
+# No lone surrogates (Cs), and no code points unassigned in this Python's Unicode database
+# (Cn): the `regex` module and tiktoken's Rust engine each carry their own, newer Unicode
+# tables, and they classify characters assigned since differently (regex reads U+3D000 as a
+# letter, tiktoken as unassigned), so no encoder built on `regex` can match tiktoken there.
+any_char = st.characters(blacklist_categories=("Cs", "Cn"))
 
 text = st.lists(
     st.one_of(st.sampled_from(FRAGMENTS), st.text(any_char, max_size=6)), max_size=24
