@@ -347,6 +347,7 @@ def build_parser() -> Parser:
                         "vocab.json + merges.txt or tokenizer.json)")  # fmt: skip
     sample.add_argument("--prompt", default="The ", help="text to continue (default 'The ')")
     sample.add_argument("--num-samples", type=positive_int, default=1, help="default 1")
+    sample.add_argument("--input", help="instruction-tuned models: the template's Input field")
     _add_sampling(sample, length=300)
 
     evaluate = commands.add_parser("eval", help="validation loss and perplexity of a model")
@@ -380,7 +381,6 @@ def build_parser() -> Parser:
         action="store_true",
         help="print the cosine similarity of every pair instead",
     )
-    sample.add_argument("--input", help="instruction-tuned models: the template's Input field")
     _add_finetune_parser(commands)
     return parser
 
@@ -415,6 +415,33 @@ def _checkpoint(directory: Path) -> Checkpoint:
         raise UsageError(str(error)) from None
 
 
+def _plan_resume(
+    args: argparse.Namespace, out: Path, fixed: list[str], kinds: tuple[str, ...], what: str
+) -> dict[str, Any]:
+    """Check a --resume of the run in `out`: no setting but --steps may be given (`fixed`
+    lists the others given), the run must be a `what` run of one of `kinds` with its
+    training state, and the step to reach must lie ahead of it."""
+    fixed = fixed + _flags_given(args, *(flag for flag in TRAIN_FLAGS if flag != "--steps"))
+    if fixed:
+        raise UsageError(
+            f"--resume continues the run in {out} as it was saved; it takes --steps but "
+            f"not {', '.join(fixed)}"
+        )
+    if not (out / CHECKPOINT_FILE).is_file():
+        raise UsageError(f"--resume: {out} holds no run to continue (no {CHECKPOINT_FILE})")
+    checkpoint = _checkpoint(out)
+    if checkpoint.kind not in kinds or "train_config" not in checkpoint.training:
+        raise UsageError(f"{out} holds no {what} run to continue")
+    steps = given(args, TRAIN_FLAGS, "training").get(
+        "steps", checkpoint.training["train_config"]["steps"]
+    )
+    if steps <= checkpoint.step:
+        raise UsageError(
+            f"the run in {out} is at step {checkpoint.step} already; give --steps above it"
+        )
+    return {"resume": True, "out": out, "steps": steps, "checkpoint": checkpoint}
+
+
 def plan_training(args: argparse.Namespace) -> dict[str, Any]:
     """Check every argument of `train` and decide what to do, before any work."""
     preset = PRESETS[args.preset]
@@ -425,24 +452,8 @@ def plan_training(args: argparse.Namespace) -> dict[str, Any]:
         raise UsageError(f"--out {out} is a file, not a directory")
     if args.resume:
         fixed = _flags_given(args, "--init-from", "--data", "--tokenizer", "--vocab-size",
-                             "--model", *MODEL_FLAGS,
-                             *(flag for flag in TRAIN_FLAGS if flag != "--steps"))  # fmt: skip
-        if fixed:
-            raise UsageError(
-                f"--resume continues the run in {out} as it was saved; it takes --steps but "
-                f"not {', '.join(fixed)}"
-            )
-        if not (out / CHECKPOINT_FILE).is_file():
-            raise UsageError(f"--resume: {out} holds no run to continue (no {CHECKPOINT_FILE})")
-        checkpoint = _checkpoint(out)
-        if "train_config" not in checkpoint.training:
-            raise UsageError(f"{out} holds weights only: it cannot be resumed")
-        steps = train_settings.get("steps", checkpoint.training["train_config"]["steps"])
-        if steps <= checkpoint.step:
-            raise UsageError(
-                f"the run in {out} is at step {checkpoint.step} already; give --steps above it"
-            )
-        return {"resume": True, "out": out, "steps": steps, "checkpoint": checkpoint}
+                             "--model", *MODEL_FLAGS)  # fmt: skip
+        return _plan_resume(args, out, fixed, LANGUAGE_MODELS, "training")
 
     if (out / CHECKPOINT_FILE).exists():
         raise UsageError(
@@ -451,13 +462,13 @@ def plan_training(args: argparse.Namespace) -> dict[str, Any]:
     kind = args.model or "gpt"
     model_config = None if args.init_from else _model_config(kind, preset["model"], model_settings)
     train_config = _checked(TrainConfig, **{**preset["training"], **train_settings})
+    fixed = _flags_given(args, "--model", "--tokenizer", "--vocab-size", *MODEL_FLAGS)
+    if args.init_from and fixed:
+        raise UsageError(
+            f"--init-from keeps the checkpoint's model and tokenizer; drop {', '.join(fixed)}"
+        )
     text = load_corpus(args.data)  # a bad file is a ValueError naming it
     if args.init_from:
-        fixed = _flags_given(args, "--model", "--tokenizer", "--vocab-size", *MODEL_FLAGS)
-        if fixed:
-            raise UsageError(
-                f"--init-from keeps the checkpoint's model and tokenizer; drop {', '.join(fixed)}"
-            )
         checkpoint = _checkpoint(args.init_from)
         if checkpoint.kind not in LANGUAGE_MODELS or checkpoint.tokenizer is None:
             raise UsageError(f"{args.init_from} does not hold a language model with its tokenizer")
@@ -597,7 +608,13 @@ def _language_model_checkpoint(directory: Path, checkpoint: Checkpoint | None = 
     checkpoint = checkpoint or _checkpoint(directory)
     if checkpoint.kind not in LANGUAGE_MODELS:
         raise UsageError(f"{directory} holds a {checkpoint.kind} model, not a language model")
+    return _with_tokenizer(checkpoint)
+
+
+def _with_tokenizer(checkpoint: Checkpoint) -> Checkpoint:
+    """The checkpoint, if it has the tokenizer that turns text into its tokens."""
     if checkpoint.tokenizer is None:
+        directory = checkpoint.path.parent
         raise UsageError(f"{directory} has no tokenizer.json: cannot turn text into tokens")
     return checkpoint
 
@@ -750,21 +767,8 @@ def plan_finetuning(args: argparse.Namespace) -> dict[str, Any]:
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file, not a directory")
     if args.resume:
-        fixed = _flags_given(args, *FINETUNE_CHOICES, *(f for f in TRAIN_FLAGS if f != "--steps"))
-        if fixed:
-            raise UsageError(f"--resume continues the run in {out} as it was saved; it takes "
-                             f"--steps but not {', '.join(fixed)}")  # fmt: skip
-        if not (out / CHECKPOINT_FILE).is_file():
-            raise UsageError(f"--resume: {out} holds no run to continue (no {CHECKPOINT_FILE})")
-        checkpoint = _checkpoint(out)
-        if checkpoint.kind not in FINETUNED_KINDS or "train_config" not in checkpoint.training:
-            raise UsageError(f"{out} holds no fine-tuning run to continue")
-        steps = training.get("steps", checkpoint.training["train_config"]["steps"])
-        if steps <= checkpoint.step:
-            raise UsageError(
-                f"the run in {out} is at step {checkpoint.step} already; give --steps above it"
-            )
-        return {"resume": True, "out": out, "steps": steps, "checkpoint": checkpoint}
+        fixed = _flags_given(args, *FINETUNE_CHOICES)
+        return _plan_resume(args, out, fixed, FINETUNED_KINDS, "fine-tuning")
 
     for flag in ("--checkpoint", "--task"):
         if not _flags_given(args, flag):
@@ -785,8 +789,7 @@ def plan_finetuning(args: argparse.Namespace) -> dict[str, Any]:
     if checkpoint.kind != "gpt":
         raise UsageError(f"{args.checkpoint} holds a {checkpoint.kind} model; finetune starts "
                          f"from a GPT trained with `{PROG} train`")  # fmt: skip
-    if checkpoint.tokenizer is None:
-        raise UsageError(f"{args.checkpoint} has no tokenizer.json: cannot turn text into tokens")
+    _with_tokenizer(checkpoint)
     settings: dict[str, Any] = {"trainable_blocks": args.trainable_blocks, "lora": None}
     if args.lora_rank is not None:
         targets = LORA_TARGETS if args.lora_targets is None else args.lora_targets.split(",")
@@ -879,9 +882,7 @@ def report_finetuned(model: Any, tokenizer: Any, task: Any, before: Any = None) 
 
 def sample_finetuned(checkpoint: Checkpoint, args: argparse.Namespace) -> None:
     """A classifier labels the prompt; an instruction model answers it in the template."""
-    model, tokenizer = checkpoint.model, checkpoint.tokenizer
-    if tokenizer is None:
-        raise UsageError(f"{args.checkpoint} has no tokenizer.json: cannot turn text into tokens")
+    model, tokenizer = checkpoint.model, _with_tokenizer(checkpoint).tokenizer
     if checkpoint.kind == "gpt_classifier":
         if args.input is not None:
             raise UsageError("--input is for instruction-tuned models; this is a classifier")
@@ -909,8 +910,7 @@ def eval_finetuned(checkpoint: Checkpoint, args: argparse.Namespace) -> None:
     if args.data is not None:
         raise UsageError("--data is for language models; a fine-tuned model is evaluated on "
                          "its task's held-out examples")  # fmt: skip
-    if checkpoint.tokenizer is None:
-        raise UsageError(f"{args.checkpoint} has no tokenizer.json: cannot turn text into tokens")
+    _with_tokenizer(checkpoint)
     print(describe(checkpoint))
     report_finetuned(checkpoint.model, checkpoint.tokenizer,
                      task_for(checkpoint.model, checkpoint.tokenizer))  # fmt: skip

@@ -464,6 +464,10 @@ def test_finetune_resume_reproduces_an_uninterrupted_run(pretrained, tmp_path, c
     a, b = load_checkpoint(straight).model, load_checkpoint(halves).model
     for (name, p), q in zip(a.named_parameters(), b.parameters()):
         np.testing.assert_array_equal(p.data, q.data, err_msg=name)
+    bad(["train", "--out", str(halves), "--resume", "--steps", "9"], capsys,
+        "holds no training run to continue")  # fmt: skip
+    bad(["finetune", "--out", str(pretrained), "--resume", "--steps", "9"], capsys,
+        "holds no fine-tuning run to continue")  # fmt: skip
 
 
 def bad(argv, capsys, message, status=2):
