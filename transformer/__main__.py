@@ -518,6 +518,7 @@ def train_command(args: argparse.Namespace) -> None:
             lambda ck: language_model_task(text, ck.tokenizer, ck.model.config.block_size),
             steps=plan["steps"],
             progress=progress,
+            checkpoint=checkpoint,
         )
         print(f"resuming {describe(checkpoint)} to step {plan['steps']}")
     else:
@@ -809,7 +810,8 @@ def finetune_command(args: argparse.Namespace) -> None:
     progress = not args.no_progress
     if plan["resume"]:
         trainer = Trainer.resume(plan["out"], lambda ck: task_for(ck.model, ck.tokenizer),
-                                 steps=plan["steps"], progress=progress)  # fmt: skip
+                                 steps=plan["steps"], progress=progress,
+                                 checkpoint=plan["checkpoint"])  # fmt: skip
         print(f"resuming {describe(plan['checkpoint'])} to step {plan['steps']}")
         before = None
     else:

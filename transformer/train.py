@@ -272,14 +272,16 @@ class Trainer:
         task_from: Callable[[Checkpoint], Any],
         steps: int | None = None,
         progress: bool = True,
+        checkpoint: Checkpoint | None = None,
     ) -> Trainer:
         """The run saved in `out_dir`, ready to continue to `steps` (its own by default).
 
         `task_from(checkpoint)` rebuilds the task (the data) from the checkpoint's tokenizer
         and run_info. Weights, optimizer moments, schedule and every random generator come
         back as they were, so the continued run equals one that was never stopped.
+        `checkpoint` is out_dir's, if the caller has read it already.
         """
-        checkpoint = load_checkpoint(out_dir)
+        checkpoint = checkpoint or load_checkpoint(out_dir)
         training = checkpoint.training
         if checkpoint.optimizer_state is None or "train_config" not in training:
             raise ValueError(f"{checkpoint.path} holds weights only: it cannot resume a run")
