@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+from cli_helpers import run
 
 from minigrad import gradcheck, no_grad, optim
 from transformer.__main__ import main
@@ -256,13 +257,6 @@ def test_models_take_their_own_config():
 # ------------------------------------------------------------------ command line
 FAST = ["--preset", "tiny", "--no-progress", "--max-new-tokens", "12"]
 TINY_LSTM = ["--model", "lstm", "--hidden-size", "16"]
-
-
-def run(argv, capsys):
-    """main(argv) in this process: (exit status, stdout, stderr)."""
-    status = main(argv)
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 @pytest.fixture(scope="module")

@@ -6,19 +6,13 @@ import sys
 
 import numpy as np
 import pytest
+from cli_helpers import bad, run
 
 from transformer.__main__ import main
 from transformer.checkpoint import CHECKPOINT_FILE, load_checkpoint
 from transformer.train import read_metrics
 
 FAST = ["--preset", "tiny", "--no-progress", "--max-new-tokens", "20"]
-
-
-def run(argv, capsys):
-    """main(argv) in this process: (exit status, stdout, stderr)."""
-    status = main(argv)
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 @pytest.fixture(scope="module")
@@ -108,14 +102,6 @@ def test_eval_prints_loss_and_perplexity(trained, capsys):
 
 
 # ------------------------------------------------------------------ bad input
-def bad(argv, capsys, message, status=2):
-    code = main(argv) if argv[0] != "--help" else None
-    out, err = capsys.readouterr()
-    assert code == status, err
-    assert message in err
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
-
-
 def argparse_error(argv, capsys, message):
     with pytest.raises(SystemExit) as exit_info:
         main(argv)

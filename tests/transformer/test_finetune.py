@@ -3,6 +3,7 @@ command line."""
 
 import numpy as np
 import pytest
+from cli_helpers import bad, run
 
 import minigrad as mg
 from minigrad import optim
@@ -397,12 +398,6 @@ def test_fine_tuned_models_go_through_checkpoints(tmp_path, lora):
 FAST = ["--no-progress", "--batch-size", "4", "--eval-batches", "1"]
 
 
-def run(argv, capsys):
-    status = main(argv)
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
 @pytest.fixture(scope="module")
 def pretrained(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "tiny"
@@ -468,14 +463,6 @@ def test_finetune_resume_reproduces_an_uninterrupted_run(pretrained, tmp_path, c
         "holds no training run to continue")  # fmt: skip
     bad(["finetune", "--out", str(pretrained), "--resume", "--steps", "9"], capsys,
         "holds no fine-tuning run to continue")  # fmt: skip
-
-
-def bad(argv, capsys, message, status=2):
-    code = main(argv)
-    out, err = capsys.readouterr()
-    assert code == status, err
-    assert message in err, err
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
 
 @pytest.fixture(scope="module")
