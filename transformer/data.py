@@ -42,8 +42,7 @@ def train_tokenizer(text: str, kind: str = "char", vocab_size: int | None = None
     """A tokenizer learned from `text`: "char" (one id per character; `vocab_size` caps it)
     or "bpe" (byte-level BPE with GPT-4's split pattern, `vocab_size` ids, 512 by default)."""
     if kind == "char":
-        tokenizer = CharTokenizer()
-        return tokenizer.train(text) if vocab_size is None else tokenizer.train(text, vocab_size)
+        return CharTokenizer().train(text, vocab_size)
     if kind == "bpe":
         return BPETokenizer().train(text, 512 if vocab_size is None else vocab_size)
     raise ValueError(f"tokenizer must be one of {TOKENIZERS}, got {kind!r}")
