@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from minigrad import no_grad
+from minigrad.functional import softmax_array
 from minigrad.nn import Module
 from tokenizers import BPETokenizer
 from transformer.baselines import ConvConfig, RecurrentConfig
@@ -69,7 +70,7 @@ from transformer.finetune import (
     task_for,
 )
 from transformer.generation import LANGUAGE_MODELS as LANGUAGE_MODEL_CLASSES
-from transformer.generation import generate, softmax
+from transformer.generation import generate
 from transformer.models import ATTENTION_PATTERNS, NORMS, POSITIONS, GPTConfig
 from transformer.pretrained import export_gpt2, load_bert, load_gpt2, load_gpt2_tokenizer
 from transformer.train import (
@@ -890,7 +891,7 @@ def sample_finetuned(checkpoint: Checkpoint, args: argparse.Namespace) -> None:
             raise UsageError("--input is for instruction-tuned models; this is a classifier")
         ids = tokenizer.encode_ordinary(args.prompt)[-model.config.block_size :]
         with no_grad():
-            probs = softmax(model(np.array([ids]))[0].data[0])
+            probs = softmax_array(model(np.array([ids]))[0].data[0])
         print(f"{args.checkpoint} is a classifier: it labels text (the section of Python's "
               f"documentation it reads like) instead of writing it")  # fmt: skip
         for label, p in sorted(zip(model.config.labels, probs), key=lambda lp: -lp[1]):

@@ -46,7 +46,7 @@ from minigrad import functional as F
 from minigrad.nn import Embedding, Linear, Module, Parameter, RngLike, make_rng
 from minigrad.optim import Adam
 from tokenizers import Tokenizer
-from transformer.generation import generate, softmax
+from transformer.generation import generate
 from transformer.models import (
     GPT,
     IGNORE_INDEX,
@@ -640,7 +640,7 @@ class BagOfWords:
         self.b = Parameter(np.zeros(self.n_classes))
         adam = Adam([self.W, self.b], lr=self.lr)
         for _ in range(self.steps):
-            p = softmax(_rows_times(x, self.W.data) + self.b.data)  # (n, K)
+            p = F.softmax_array(_rows_times(x, self.W.data) + self.b.data)  # (n, K)
             g = (p - y) * weight  # (n, K): d(weighted mean cross-entropy) / d(logits)
             self.W.grad = _transpose_times(x, g, len(words)) + self.l2 * self.W.data
             self.b.grad = g.sum(axis=0)
@@ -900,7 +900,7 @@ class InstructionTask:
         with no_grad():
             logits = model(inputs)[0].data[np.arange(len(rows)), real.sum(axis=1) - 1]  # (R, V)
         model.train(was_training)
-        return float(softmax(logits.astype(np.float64))[:, self.end_id].mean())
+        return float(F.softmax_array(logits.astype(np.float64))[:, self.end_id].mean())
 
 
 def generation_rows(ids: np.ndarray, n_prompt: int, block_size: int) -> list[tuple]:

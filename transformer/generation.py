@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from minigrad import no_grad
+from minigrad.functional import softmax_array
 from minigrad.nn import RngLike, make_rng
 from transformer.baselines import ConvLanguageModel, RecurrentLanguageModel
 from transformer.models import GPT, EncoderDecoder, check_ids
@@ -54,7 +55,7 @@ def filter_top_p(logits: np.ndarray, p: float) -> np.ndarray:
     A token is kept when the probability of the tokens more likely than it is below p, so
     the most likely token is always kept and the kept set adapts to how peaked the row is.
     """
-    probs = softmax(logits)
+    probs = softmax_array(logits)
     order = np.argsort(-probs, axis=-1, kind="stable")  # most likely first
     sorted_probs = np.take_along_axis(probs, order, axis=-1)
     mass_before = np.cumsum(sorted_probs, axis=-1) - sorted_probs  # (..., V)
@@ -62,12 +63,6 @@ def filter_top_p(logits: np.ndarray, p: float) -> np.ndarray:
     keep = np.empty_like(keep_sorted)
     np.put_along_axis(keep, order, keep_sorted, axis=-1)
     return np.where(keep, logits, -np.inf)
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Probabilities over the last axis, with the row max subtracted (exp never overflows)."""
-    e = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
 
 
 def next_token_probabilities(
@@ -84,7 +79,7 @@ def next_token_probabilities(
         logits = filter_top_k(logits, top_k)
     if top_p is not None:
         logits = filter_top_p(logits, top_p)
-    return softmax(logits)
+    return softmax_array(logits)
 
 
 def choose_next(
