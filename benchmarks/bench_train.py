@@ -94,20 +94,20 @@ def batches(s: dict, seed: int = 1):
         yield ids[:, :-1], ids[:, 1:]
 
 
-def memory_kb() -> dict[str, int]:
-    """VmRSS (now) and VmHWM (peak) of this process in kB, from /proc (Linux); {} elsewhere."""
+def memory_kb(pid: int | str = "self") -> dict[str, int]:
+    """VmRSS (now) and VmHWM (peak) of a process in kB, from /proc (Linux); {} elsewhere."""
     try:
-        with open("/proc/self/status") as f:
+        with open(f"/proc/{pid}/status") as f:
             fields = dict(line.split(":", 1) for line in f)
     except OSError:
         return {}
     return {key: int(fields[key].split()[0]) for key in ("VmRSS", "VmHWM") if key in fields}
 
 
-def reset_peak_memory() -> bool:
+def reset_peak_memory(pid: int | str = "self") -> bool:
     """Restart VmHWM from the current RSS (Linux >= 4.0), so the peak is the training's."""
     try:
-        with open("/proc/self/clear_refs", "w") as f:
+        with open(f"/proc/{pid}/clear_refs", "w") as f:
             f.write("5")
         return True
     except OSError:
@@ -115,10 +115,13 @@ def reset_peak_memory() -> bool:
 
 
 # --------------------------------------------------------------------- one side, served
-def minigrad_step(s: dict, state: dict):
+def minigrad_step(s: dict, state: dict, processes: int):
+    """The project's training step, and the pids of its data-parallel workers (forked
+    here, before the step is first taken, so that their memory is measured from the start)."""
     sys.path.insert(0, str(HERE.parent))
     from minigrad import memory, optim
     from transformer.models import GPT, GPTConfig
+    from transformer.parallel import DataParallel
     from transformer.train import parameter_groups
 
     memory.keep_freed_memory()  # as the training command does: see minigrad/memory.py
@@ -127,16 +130,26 @@ def minigrad_step(s: dict, state: dict):
     model = GPT(config, rng=0)
     model.load_state_dict(state)
     optimizer = optim.AdamW(parameter_groups(model, WEIGHT_DECAY), lr=LEARNING_RATE, betas=BETAS)
+    parallel = None
+    if processes > 1:  # as the training command does on a machine of `processes` cores
+        parallel = DataParallel(model, lambda model, rows: model(*rows)[1], processes)
+        parallel._start()
 
     def step(ids: np.ndarray, targets: np.ndarray) -> float:
-        _, loss = model(ids, targets)
         optimizer.zero_grad()
-        loss.backward()
+        if parallel is not None:
+            loss = parallel.loss_and_grad((ids, targets))
+        else:
+            _, loss_tensor = model(ids, targets)
+            loss_tensor.backward()
+            loss = loss_tensor.item()
         optim.clip_grad_norm(model.parameters(), GRAD_CLIP)
         optimizer.step()
-        return loss.item()
+        return loss
 
-    return step, f"numpy {np.__version__}"
+    workers = [process.pid for process, *_ in parallel.workers] if parallel else []
+    mode = f"{processes} processes x 1 BLAS thread" if parallel else "1 process"
+    return step, f"numpy {np.__version__} ({mode})", workers
 
 
 def torch_step(s: dict, state: dict, threads: int):
@@ -159,7 +172,7 @@ def torch_step(s: dict, state: dict, threads: int):
         optimizer.step()
         return loss.item()
 
-    return step, f"torch {torch.__version__} ({torch.get_num_threads()} threads)"
+    return step, f"torch {torch.__version__} ({torch.get_num_threads()} threads)", []
 
 
 def matmul_floor_seconds(s: dict, repeats: int = 5) -> float:
@@ -193,15 +206,19 @@ def matmul_floor_seconds(s: dict, repeats: int = 5) -> float:
     return s["n_layer"] * layer + linear(C, V)
 
 
-def serve(side: str, shape: str, threads: int) -> None:
+def serve(side: str, shape: str, threads: int, processes: int) -> None:
     """Requests: `steps N` -> the seconds of N training steps; `memory`; `floor`."""
     s = SHAPES[shape]
     state = initial_state(s)
-    step, version = torch_step(s, state, threads) if side == "torch" else minigrad_step(s, state)
+    if side == "torch":
+        step, version, workers = torch_step(s, state, threads)
+    else:
+        step, version, workers = minigrad_step(s, state, processes)
     data = batches(s)
     setup_peak = memory_kb().get("VmHWM", 0)
-    rss_before = memory_kb().get("VmRSS", 0)
-    reset = reset_peak_memory()
+    pids = ["self", *workers]  # the memory of a data-parallel run is that of every process
+    rss_before = sum(memory_kb(pid).get("VmRSS", 0) for pid in pids)
+    reset = all([reset_peak_memory(pid) for pid in pids])
     first_loss = step(*next(data))
 
     def handle(request: list[str]) -> dict:
@@ -214,9 +231,9 @@ def serve(side: str, shape: str, threads: int) -> None:
                 seconds.append(time.perf_counter() - start)
             return {"seconds": seconds}
         if request[0] == "memory":
-            peak = memory_kb().get("VmHWM", 0)
-            return {"growth_kb": peak - rss_before if reset else None,
-                    "peak_kb": max(peak, setup_peak)}  # fmt: skip
+            peaks = [memory_kb(pid).get("VmHWM", 0) for pid in pids]
+            return {"growth_kb": sum(peaks) - rss_before if reset else None,
+                    "peak_kb": max(peaks[0], setup_peak) + sum(peaks[1:])}  # fmt: skip
         return {"seconds": matmul_floor_seconds(s)}
 
     answer({"version": version, "loss": first_loss}, handle)
@@ -228,7 +245,9 @@ def measure_shape(shape: str, args: argparse.Namespace) -> str:
     steps = args.steps or s["steps"]
     tokens = s["batch_size"] * s["block_size"]
     script, shape_args = Path(__file__).resolve(), ["--shapes", shape]
-    sides = {"minigrad": Side(sys.executable, script, "minigrad", shape_args, args.threads)}
+    processes = ["--processes", str(args.processes)]
+    sides = {"minigrad": Side(sys.executable, script, "minigrad", shape_args + processes,
+                              args.threads)}  # fmt: skip
     if args.reference_python:
         sides["torch"] = Side(args.reference_python, script, "torch", shape_args, args.threads)
     best = {}
@@ -282,6 +301,9 @@ def main() -> None:
     parser.add_argument("--shapes", nargs="+", default=list(SHAPES), help=f"of {list(SHAPES)}")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
                         help="threads for both sides (default: the machine's cores)")  # fmt: skip
+    parser.add_argument("--processes", type=int,
+                        help="the project's processes sharing each batch, one BLAS thread "
+                        "each (default: --threads; 1: one process, --threads threads)")  # fmt: skip
     parser.add_argument("--rounds", type=int, default=5, help="turns taken by each side")
     parser.add_argument("--steps", type=int, default=0,
                         help="steps per round (default: 20 classic, 3 larger)")  # fmt: skip
@@ -290,10 +312,11 @@ def main() -> None:
     unknown = [s for s in args.shapes if s not in SHAPES]
     if unknown:
         parser.error(f"unknown shape {unknown[0]!r}; choose from {list(SHAPES)}")
-    if args.threads < 1 or args.rounds < 1 or args.steps < 0:
-        parser.error("--threads and --rounds must be at least 1, --steps at least 0")
+    args.processes = args.threads if args.processes is None else args.processes
+    if min(args.threads, args.rounds, args.processes) < 1 or args.steps < 0:
+        parser.error("--threads, --processes and --rounds must be at least 1, --steps at least 0")
     if args.serve:
-        serve(args.serve, args.shapes[0], args.threads)
+        serve(args.serve, args.shapes[0], args.threads, args.processes)
         return
     check_reference(parser, args.reference_python, "torch")
     print(f"# {platform.machine()} {os.cpu_count()} cpus, python {platform.python_version()}, "

@@ -72,6 +72,7 @@ from transformer.finetune import (
 from transformer.generation import LANGUAGE_MODELS as LANGUAGE_MODEL_CLASSES
 from transformer.generation import generate
 from transformer.models import ATTENTION_PATTERNS, NORMS, POSITIONS, GPTConfig
+from transformer.parallel import cannot_share, default_processes
 from transformer.pretrained import export_gpt2, load_bert, load_gpt2, load_gpt2_tokenizer
 from transformer.train import (
     PLOT_FILE,
@@ -238,6 +239,7 @@ TRAIN_FLAGS = {
     "--eval-interval": ("eval_interval", positive_int, "steps between evaluations and saves"),
     "--eval-batches": ("eval_batches", positive_int, "validation batches per evaluation"),
     "--seed": ("seed", non_negative_int, "seed of the weights and the batches"),
+    "--processes": ("processes", positive_int, "processes sharing each batch (data parallelism)"),
 }
 
 
@@ -337,7 +339,10 @@ def build_parser() -> Parser:
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     model_defaults = {**GPTConfig().to_dict(), **PRESETS["default"]["model"]}
     _add_settings(train, MODEL_FLAGS, model_defaults, "model")
-    _add_settings(train, TRAIN_FLAGS, {**TrainConfig().to_dict(), **_DEFAULT_TRAINING}, "training")
+    train_defaults = {**TrainConfig().to_dict(), **_DEFAULT_TRAINING,
+                      "processes": "one per core, at most 8, if the model has no dropout and "
+                      "no experts; else 1"}  # fmt: skip
+    _add_settings(train, TRAIN_FLAGS, train_defaults, "training")
     _add_sampling(train, length=300)
 
     sample = commands.add_parser("sample", help="write text with a trained model")
@@ -473,8 +478,10 @@ def plan_training(args: argparse.Namespace) -> dict[str, Any]:
         checkpoint = _checkpoint(args.init_from)
         if checkpoint.kind not in LANGUAGE_MODELS or checkpoint.tokenizer is None:
             raise UsageError(f"{args.init_from} does not hold a language model with its tokenizer")
+        train_config = _with_processes(train_config, checkpoint.model.config, train_settings)
         return {"resume": False, "out": out, "text": text, "train_config": train_config,
                 "checkpoint": checkpoint}  # fmt: skip
+    train_config = _with_processes(train_config, model_config, train_settings)
     tokenizer = args.tokenizer or preset["tokenizer"]
     vocab_size = args.vocab_size or preset.get("vocab_size")
     if tokenizer == "bpe" and vocab_size is not None and vocab_size < 256:
@@ -483,6 +490,18 @@ def plan_training(args: argparse.Namespace) -> dict[str, Any]:
             "kind": kind, "model_config": model_config, "tokenizer": tokenizer,
             "vocab_size": vocab_size,
             "data": None if args.data is None else str(args.data)}  # fmt: skip
+
+
+def _with_processes(train_config: TrainConfig, model_config: Any, given: dict) -> TrainConfig:
+    """The training config with its number of processes: as given, if the model allows
+    that many, or else the default for the model and the machine."""
+    if "processes" not in given:
+        processes = default_processes(model_config, train_config.batch_size)
+        return dataclasses.replace(train_config, processes=processes)
+    reason = cannot_share(model_config, train_config.processes)
+    if reason:
+        raise UsageError(f"--processes {train_config.processes}: {reason}")
+    return train_config
 
 
 def _model_config(kind: str, preset: dict[str, Any], given: dict[str, Any]) -> Any:
@@ -783,6 +802,9 @@ def plan_finetuning(args: argparse.Namespace) -> dict[str, Any]:
         raise UsageError("--pooling is for --task classify")
     if args.lora_rank is None and (args.lora_alpha or args.lora_targets):
         raise UsageError("--lora-alpha and --lora-targets need --lora-rank")
+    if training.get("processes", 1) > 1:
+        raise UsageError("--processes: fine-tuning runs in one process (its examples do not "
+                         "weigh equally in the loss, as data parallelism needs)")  # fmt: skip
     recipe = dict(FINETUNE_TRAINING[args.task])
     lora_lr = recipe.pop("lora_lr")
     recipe["lr"] = lora_lr if args.lora_rank else recipe["lr"]

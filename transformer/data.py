@@ -110,6 +110,9 @@ class LanguageModelTask:
     """Next-token prediction on a tokenized corpus, for a GPT (or any model called as
     `logits, loss = model(idx, targets)`)."""
 
+    equal_rows = True  # every window has block_size targets: a share of the rows is that
+    # share of the loss, so processes can share a batch (transformer/parallel.py)
+
     def __init__(self, corpus: TokenizedCorpus, block_size: int) -> None:
         for split in ("train", "val"):
             if len(getattr(corpus, split)) < block_size + 2:

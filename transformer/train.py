@@ -45,6 +45,7 @@ from transformer.checkpoint import (
     save_tokenizer,
 )
 from transformer.models import _Config
+from transformer.parallel import DataParallel
 
 METRICS_FILE = "metrics.jsonl"
 PLOT_FILE = "loss.png"
@@ -75,6 +76,8 @@ class TrainConfig(_Config):
     eval_interval      evaluate (and save a checkpoint) every this many steps
     eval_batches       validation batches per evaluation
     seed               the batches' random generator
+    processes          processes sharing each batch (data parallelism, transformer/parallel.py);
+                       1 computes every step in this process
     """
 
     steps: int = 2000
@@ -90,9 +93,10 @@ class TrainConfig(_Config):
     eval_interval: int = 250
     eval_batches: int = 20
     seed: int = 0
+    processes: int = 1
 
     def __post_init__(self) -> None:
-        self._positive("steps", "batch_size", "eval_interval", "eval_batches")
+        self._positive("steps", "batch_size", "eval_interval", "eval_batches", "processes")
         for name in ("lr", "weight_decay", "grad_clip"):
             if not getattr(self, name) >= 0 or not math.isfinite(getattr(self, name)):
                 raise ValueError(f"{name} must be a finite number >= 0, got {getattr(self, name)}")
@@ -160,6 +164,14 @@ class Trainer:
             self.optimizer, config.warmup_steps, config.decay_steps, config.floor_lr
         )
         self.rng = np.random.default_rng(config.seed)  # the training batches
+        self.parallel = None
+        if config.processes > 1:
+            if not getattr(task, "equal_rows", False):
+                raise ValueError(
+                    f"processes={config.processes} needs a task whose rows count equally in "
+                    f"the loss (a language model's windows), not {type(task).__name__}"
+                )
+            self.parallel = DataParallel(model, task.loss, config.processes)
         self.step = 0
         self.history: list[dict[str, Any]] = []
         self.last_saved_step: int | None = None
@@ -170,11 +182,10 @@ class Trainer:
         start = time.perf_counter()
         self.model.train()
         batch = self.task.batch("train", self.config.batch_size, self.rng)
-        loss = self.task.loss(self.model, batch)
-        if not math.isfinite(loss.item()):
-            raise TrainingDivergedError(f"the loss became {loss.item()} at step {self.step + 1}")
         self.optimizer.zero_grad()
-        loss.backward()
+        loss = self._loss_and_grad(batch)
+        if not math.isfinite(loss):
+            raise TrainingDivergedError(f"the loss became {loss} at step {self.step + 1}")
         max_norm = self.config.grad_clip if self.config.grad_clip > 0 else math.inf
         grad_norm = optim.clip_grad_norm(self.model.parameters(), max_norm)
         if not math.isfinite(grad_norm):
@@ -188,11 +199,19 @@ class Trainer:
         seconds = time.perf_counter() - start
         return {
             "step": self.step,
-            "loss": loss.item(),
+            "loss": loss,
             "lr": lr,
             "grad_norm": grad_norm,
             "tokens_per_sec": self.task.tokens(batch) / seconds,
         }
+
+    def _loss_and_grad(self, batch: tuple) -> float:
+        """The batch's loss, with its gradient in the parameters' `.grad`."""
+        if self.parallel is not None:
+            return self.parallel.loss_and_grad(batch)
+        loss = self.task.loss(self.model, batch)
+        loss.backward()
+        return loss.item()
 
     def evaluate(self) -> dict[str, float]:
         """Mean loss on `eval_batches` fixed validation batches (the same at every call)."""
@@ -222,7 +241,7 @@ class Trainer:
             self._prepare_out_dir()
         bar = _progress_bar(self.progress, total=until, initial=self.step)
         row: dict[str, Any] = self.history[-1] if self.history else {"step": self.step}
-        with _interrupt_flag() as interrupted, bar:
+        with _interrupt_flag() as interrupted, bar, self._workers():
             while self.step < until:
                 row = self.train_step()
                 if self.step % self.config.eval_interval == 0 or self.step == until:
@@ -236,6 +255,15 @@ class Trainer:
                     self.save()
                     raise TrainingInterruptedError(f"interrupted after step {self.step}")
         return row
+
+    @contextlib.contextmanager
+    def _workers(self) -> Iterator[None]:
+        """The run's data-parallel workers (if any) stop when it ends, however it ends."""
+        try:
+            yield
+        finally:
+            if self.parallel is not None:
+                self.parallel.close()
 
     def _record(self, row: dict[str, Any]) -> None:
         self.history.append(row)
