@@ -11,8 +11,9 @@ processes instead, as PyTorch's DistributedDataParallel shares it out among GPUs
 - each worker holds its forked copy of the model, a replica with the same weights and a
   graph and gradients of its own; it computes the loss of its rows and the backward, and
   its gradients land in a shared buffer of its own;
-- the parent computes its own rows meanwhile, then averages the gradients, each weighted
-  by its share of the rows (the all-reduce of DDP, done here by one process).
+- each process scales its loss by its share of the rows before the backward, so the
+  parent, once it has computed its own rows, only adds the gradients up: their weighted
+  average (the all-reduce of DDP, done here by one process).
 
 When the loss is a mean over rows of equally many tokens (a language model's windows),
 that average is the gradient of the whole batch, up to float rounding; so is the loss.
@@ -104,28 +105,26 @@ class DataParallel:
         if not self.workers:
             self._start()
         shares = split_rows(batch, self.processes)
+        weights = [len(share[0]) / len(batch[0]) for share in shares]  # the rows' shares
         busy = self.workers[: len(shares) - 1]
-        for share, worker in zip(shares[1:], busy):
+        for share, weight, worker in zip(shares[1:], weights[1:], busy):
             try:
-                _send_arrays(worker[1], share)
+                _send_arrays(worker[1], share, weight)
             except OSError:  # a broken pipe: the worker is gone
                 self._stopped(worker)
         try:
             with _one_blas_thread():
                 loss = self.loss_fn(self.model, shares[0])
-                loss.backward()
+                loss.backward(weights[0])  # the gradient of weight * loss
         finally:
             answers = [self._answer(worker) for worker in busy]  # every answer is read
         for answer in answers:
             if "error" in answer:
                 raise RuntimeError(f"a data-parallel worker failed: {answer['error']}")
-        weights = [len(share[0]) / len(batch[0]) for share in shares]
         for i, p in enumerate(self.params):
-            if p.grad is None:
-                continue
-            p.grad *= weights[0]
-            for (_, _, grads), weight in zip(busy, weights[1:]):
-                p.grad += np.multiply(grads[i], weight, out=grads[i])
+            if p.grad is not None:
+                for _, _, grads in busy:
+                    p.grad += grads[i]  # sum of weight * gradient: the batch's gradient
         losses = [loss.item()] + [answer["loss"] for answer in answers]
         return float(np.dot(weights, losses))
 
@@ -158,7 +157,7 @@ class DataParallel:
         self.model.train()
         while True:
             try:
-                rows = _receive_arrays(connection)
+                rows, weight = _receive_arrays(connection)
             except EOFError:  # the parent closed the pipe, or is gone
                 return
             try:
@@ -166,7 +165,7 @@ class DataParallel:
                     g[...] = 0
                     p.grad = g
                 loss = self.loss_fn(self.model, rows)
-                loss.backward()
+                loss.backward(weight)
                 connection.send_bytes(json.dumps({"loss": loss.item()}).encode())
             except Exception as error:  # noqa: BLE001 - handed to the parent, which raises
                 connection.send_bytes(json.dumps({"error": repr(error)}).encode())
@@ -224,17 +223,22 @@ def _shared_arrays(likes: list[np.ndarray]) -> list[np.ndarray]:
     return [np.ndarray(a.shape, a.dtype, buffer, offset) for a, offset in zip(likes, offsets)]
 
 
-def _send_arrays(connection: Any, arrays: Sequence[np.ndarray]) -> None:
-    """The arrays as a JSON header of shapes and dtypes, then their raw bytes (no pickle)."""
-    header = [{"shape": a.shape, "dtype": a.dtype.str} for a in arrays]
+def _send_arrays(connection: Any, arrays: Sequence[np.ndarray], weight: float) -> None:
+    """A JSON header (the weight, the arrays' shapes and dtypes), then the arrays' raw
+    bytes: no pickle."""
+    header = {
+        "weight": weight,
+        "arrays": [{"shape": a.shape, "dtype": a.dtype.str} for a in arrays],
+    }
     connection.send_bytes(json.dumps(header).encode())
     for a in arrays:
         connection.send_bytes(np.ascontiguousarray(a).tobytes())
 
 
-def _receive_arrays(connection: Any) -> tuple[np.ndarray, ...]:
+def _receive_arrays(connection: Any) -> tuple[tuple[np.ndarray, ...], float]:
     header = json.loads(connection.recv_bytes())
-    return tuple(
+    arrays = tuple(
         np.frombuffer(connection.recv_bytes(), np.dtype(h["dtype"])).reshape(h["shape"])
-        for h in header
+        for h in header["arrays"]
     )
+    return arrays, header["weight"]
