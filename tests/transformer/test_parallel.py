@@ -183,4 +183,5 @@ def test_the_command_line_refuses_processes_the_model_cannot_share(tmp_path, cap
     bad(["train", "--preset", "moe", "--out", str(tmp_path / "run"), "--processes", "2"],
         capsys, "--processes 2: a mixture of experts")  # fmt: skip
     bad(["finetune", "--checkpoint", str(tmp_path), "--task", "classify", "--out",
-         str(tmp_path / "tuned"), "--processes", "2"], capsys, "fine-tuning runs in one process")  # fmt: skip
+         str(tmp_path / "tuned"), "--processes", "2"],
+        capsys, "fine-tuning runs in one process")  # fmt: skip
