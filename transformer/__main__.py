@@ -561,8 +561,9 @@ def train_command(args: argparse.Namespace) -> None:
         trainer = Trainer(model, task, plan["train_config"], out, tokenizer, progress,
                           run_info={"data": plan.get("data")})  # fmt: skip
     cfg = trainer.config
+    sharing = f", {cfg.processes} processes sharing each batch" if cfg.processes > 1 else ""
     print(f"training {cfg.steps - trainer.step} steps of {cfg.batch_size} x "
-          f"{trainer.model.config.block_size} tokens into {trainer.out_dir}")  # fmt: skip
+          f"{trainer.model.config.block_size} tokens into {trainer.out_dir}{sharing}")  # fmt: skip
     row = run_trainer(trainer, "train")
     val = row.get("val_loss")
     per_char = row.get("val_loss_per_char")
