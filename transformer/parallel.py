@@ -153,22 +153,23 @@ class DataParallel:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
         for end in [parent_end] + [c for _, c, _ in self.workers]:
             end.close()  # the parent's ends, copied by the fork: else no close reaches us
-        _one_blas_thread().__enter__()  # for the worker's whole life
         self.model.train()
-        while True:
-            try:
-                rows, weight = _receive_arrays(connection)
-            except EOFError:  # the parent closed the pipe, or is gone
-                return
-            try:
-                for p, g in zip(self.params, grads):
-                    g[...] = 0
-                    p.grad = g
-                loss = self.loss_fn(self.model, rows)
-                loss.backward(weight)
-                connection.send_bytes(json.dumps({"loss": loss.item()}).encode())
-            except Exception as error:  # noqa: BLE001 - handed to the parent, which raises
-                connection.send_bytes(json.dumps({"error": repr(error)}).encode())
+        with _one_blas_thread():
+            while True:
+                try:
+                    rows, weight = _receive_arrays(connection)
+                except EOFError:  # the parent closed the pipe, or is gone
+                    return
+                try:
+                    for p, g in zip(self.params, grads):
+                        g[...] = 0
+                        p.grad = g
+                    loss = self.loss_fn(self.model, rows)
+                    loss.backward(weight)
+                    answer = {"loss": loss.item()}
+                except Exception as error:  # noqa: BLE001 - handed to the parent, which raises
+                    answer = {"error": repr(error)}
+                connection.send_bytes(json.dumps(answer).encode())
 
     def _answer(self, worker: Any) -> dict[str, Any]:
         try:
