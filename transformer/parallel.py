@@ -27,6 +27,7 @@ import mmap
 import multiprocessing
 import os
 import signal
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -62,7 +63,11 @@ def cannot_share(config: Any, processes: int) -> str | None:
 
 
 def default_processes(config: Any, batch_size: int) -> int:
-    """One process per core (at most MAX_PROCESSES and one per row) if the model allows."""
+    """One process per core (at most MAX_PROCESSES and one per row) if the model allows,
+    on Linux; elsewhere 1, as forking a process that holds threads of system libraries
+    is not safe on every system (macOS's own, for one)."""
+    if not sys.platform.startswith("linux"):
+        return 1
     processes = min(available_cores(), MAX_PROCESSES, batch_size)
     return processes if cannot_share(config, processes) is None else 1
 
