@@ -340,8 +340,8 @@ def build_parser() -> Parser:
     model_defaults = {**GPTConfig().to_dict(), **PRESETS["default"]["model"]}
     _add_settings(train, MODEL_FLAGS, model_defaults, "model")
     train_defaults = {**TrainConfig().to_dict(), **_DEFAULT_TRAINING,
-                      "processes": "one per core, at most 8, if the model has no dropout and "
-                      "no experts; else 1"}  # fmt: skip
+                      "processes": "on Linux one per core, at most 8, if the model has no "
+                      "dropout and no experts; else 1"}  # fmt: skip
     _add_settings(train, TRAIN_FLAGS, train_defaults, "training")
     _add_sampling(train, length=300)
 
