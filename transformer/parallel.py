@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-from minigrad import Tensor
+from minigrad import Tensor, no_grad
 from minigrad.nn import Module
 
 
@@ -105,6 +105,15 @@ class DataParallel:
     def loss_and_grad(self, batch: Sequence[np.ndarray]) -> float:
         """The mean loss of `batch`; its gradient is added to each parameter's `.grad`
         (None for a parameter the loss does not reach), as `loss.backward()` would."""
+        return self._share(batch, backward=True)
+
+    def loss(self, batch: Sequence[np.ndarray]) -> float:
+        """The mean loss of `batch`, no graph built, every replica in the parent's mode
+        (`model.eval()` for an evaluation)."""
+        with no_grad():
+            return self._share(batch, backward=False)
+
+    def _share(self, batch: Sequence[np.ndarray], backward: bool) -> float:
         if not len(batch[0]):
             raise ValueError("the batch has no rows")
         if not self.workers:
@@ -112,21 +121,23 @@ class DataParallel:
         shares = split_rows(batch, self.processes)
         weights = [len(share[0]) / len(batch[0]) for share in shares]  # the rows' shares
         busy = self.workers[: len(shares) - 1]
+        task = {"backward": backward, "training": self.model.training}
         for share, weight, worker in zip(shares[1:], weights[1:], busy):
             try:
-                _send_arrays(worker[1], share, weight)
+                _send_arrays(worker[1], share, {**task, "weight": weight})
             except OSError:  # a broken pipe: the worker is gone
                 self._stopped(worker)
         try:
             with _one_blas_thread():
                 loss = self.loss_fn(self.model, shares[0])
-                loss.backward(weights[0])  # the gradient of weight * loss
+                if backward:
+                    loss.backward(weights[0])  # the gradient of weight * loss
         finally:
             answers = [self._answer(worker) for worker in busy]  # every answer is read
         for answer in answers:
             if "error" in answer:
                 raise RuntimeError(f"a data-parallel worker failed: {answer['error']}")
-        for i, p in enumerate(self.params):
+        for i, p in enumerate(self.params if backward else []):
             if p.grad is not None:
                 for _, _, grads in busy:
                     p.grad += grads[i]  # sum of weight * gradient: the batch's gradient
@@ -152,29 +163,37 @@ class DataParallel:
             self.workers.append((process, parent_end, grads))
 
     def _serve(self, connection: Any, parent_end: Any, grads: list[np.ndarray]) -> None:
-        """A worker's loop: for each share of rows, zero its gradients, then run the loss
-        and its backward into them, and answer with the loss (or the error). It stops when
-        the parent closes the pipe."""
+        """A worker's loop: for each share of rows, the loss (and its gradient), answered
+        with the loss or the error. It stops when the parent closes the pipe."""
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+        self.grads = grads  # this worker's shared gradient buffers
         for end in [parent_end] + [c for _, c, _ in self.workers]:
             end.close()  # the parent's ends, copied by the fork: else no close reaches us
-        self.model.train()
         with _one_blas_thread():
             while True:
                 try:
-                    rows, weight = _receive_arrays(connection)
+                    rows, task = _receive_arrays(connection)
                 except EOFError:  # the parent closed the pipe, or is gone
                     return
                 try:
-                    for p, g in zip(self.params, grads):
-                        g[...] = 0
-                        p.grad = g
-                    loss = self.loss_fn(self.model, rows)
-                    loss.backward(weight)
-                    answer = {"loss": loss.item()}
+                    self.model.train(task["training"])
+                    answer = {"loss": self._loss(rows, task["weight"], task["backward"])}
                 except Exception as error:  # noqa: BLE001 - handed to the parent, which raises
                     answer = {"error": repr(error)}
                 connection.send_bytes(json.dumps(answer).encode())
+
+    def _loss(self, rows: tuple, weight: float, backward: bool) -> float:
+        """A worker's share: the loss, and with `backward` weight times its gradient in
+        the shared buffers (zeroed first)."""
+        if not backward:
+            with no_grad():
+                return self.loss_fn(self.model, rows).item()
+        for p, g in zip(self.params, self.grads):
+            g[...] = 0
+            p.grad = g
+        loss = self.loss_fn(self.model, rows)
+        loss.backward(weight)
+        return loss.item()
 
     def _answer(self, worker: Any) -> dict[str, Any]:
         try:
@@ -229,22 +248,19 @@ def _shared_arrays(likes: list[np.ndarray]) -> list[np.ndarray]:
     return [np.ndarray(a.shape, a.dtype, buffer, offset) for a, offset in zip(likes, offsets)]
 
 
-def _send_arrays(connection: Any, arrays: Sequence[np.ndarray], weight: float) -> None:
-    """A JSON header (the weight, the arrays' shapes and dtypes), then the arrays' raw
+def _send_arrays(connection: Any, arrays: Sequence[np.ndarray], task: dict) -> None:
+    """A JSON header (the task, the arrays' shapes and dtypes), then the arrays' raw
     bytes: no pickle."""
-    header = {
-        "weight": weight,
-        "arrays": [{"shape": a.shape, "dtype": a.dtype.str} for a in arrays],
-    }
+    header = {**task, "arrays": [{"shape": a.shape, "dtype": a.dtype.str} for a in arrays]}
     connection.send_bytes(json.dumps(header).encode())
     for a in arrays:
         connection.send_bytes(np.ascontiguousarray(a).tobytes())
 
 
-def _receive_arrays(connection: Any) -> tuple[tuple[np.ndarray, ...], float]:
-    header = json.loads(connection.recv_bytes())
+def _receive_arrays(connection: Any) -> tuple[tuple[np.ndarray, ...], dict]:
+    task = json.loads(connection.recv_bytes())
     arrays = tuple(
         np.frombuffer(connection.recv_bytes(), np.dtype(h["dtype"])).reshape(h["shape"])
-        for h in header["arrays"]
+        for h in task.pop("arrays")
     )
-    return arrays, header["weight"]
+    return arrays, task

@@ -213,14 +213,18 @@ class Trainer:
         loss.backward()
         return loss.item()
 
+    def _loss(self, batch: tuple) -> float:
+        if self.parallel is not None:
+            return self.parallel.loss(batch)
+        return self.task.loss(self.model, batch).item()
+
     def evaluate(self) -> dict[str, float]:
         """Mean loss on `eval_batches` fixed validation batches (the same at every call)."""
         self.model.eval()
         rng = np.random.default_rng([self.config.seed, 1])
         with no_grad():
             losses = [
-                self.task.loss(self.model, self.task.batch("val", self.config.batch_size, rng))
-                .item()
+                self._loss(self.task.batch("val", self.config.batch_size, rng))
                 for _ in range(self.config.eval_batches)
             ]  # fmt: skip
         self.model.train()

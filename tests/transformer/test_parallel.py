@@ -74,6 +74,16 @@ def test_the_workers_see_every_update_of_the_weights(corpus):
         )
 
 
+def test_an_evaluation_shared_among_processes_gives_the_batch_loss(corpus):
+    tokenizer, data = corpus
+    batch = LanguageModelTask(data, 16).batch("val", 5, np.random.default_rng(2))
+    alone, shared = small_gpt(tokenizer.vocab_size, dropout=0.0), small_gpt(tokenizer.vocab_size)
+    expected = language_model_loss(alone.eval(), batch).item()
+    with DataParallel(shared.eval(), language_model_loss, 2) as parallel:
+        assert parallel.loss(batch) == pytest.approx(expected, rel=1e-6)
+        assert all(p.grad is None for p in shared.parameters())
+
+
 def test_a_trainer_with_two_processes_follows_the_single_process_run(corpus, tmp_path):
     tokenizer, data = corpus
     runs = {}
