@@ -133,7 +133,7 @@ def minigrad_step(s: dict, state: dict, processes: int):
     parallel = None
     if processes > 1:  # as the training command does on a machine of `processes` cores
         parallel = DataParallel(model, lambda model, rows: model(*rows)[1], processes)
-        parallel._start()
+        parallel.start()
 
     def step(ids: np.ndarray, targets: np.ndarray) -> float:
         optimizer.zero_grad()

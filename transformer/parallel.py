@@ -117,7 +117,7 @@ class DataParallel:
         if not len(batch[0]):
             raise ValueError("the batch has no rows")
         if not self.workers:
-            self._start()
+            self.start()
         shares = split_rows(batch, self.processes)
         weights = [len(share[0]) / len(batch[0]) for share in shares]  # the rows' shares
         busy = self.workers[: len(shares) - 1]
@@ -145,8 +145,9 @@ class DataParallel:
         return float(np.dot(weights, losses))
 
     # ------------------------------------------------------------------ the workers
-    def _start(self) -> None:
-        """Move the parameters into shared memory, then fork the workers."""
+    def start(self) -> None:
+        """Move the parameters into shared memory, then fork the workers (the first step
+        does it if this was not called)."""
         for p, shared in zip(self.params, _shared_arrays([p.data for p in self.params])):
             shared[...] = p.data
             p.data = shared
