@@ -24,8 +24,10 @@ from __future__ import annotations
 import heapq
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
+from typing import TypeVar
 
 Pair = tuple[int, int]
+T = TypeVar("T")
 
 MAX_TOKENS = 0x110000
 """Ids are kept as characters while training, so there can be at most as many as code points."""
@@ -40,10 +42,11 @@ def count_pairs(words: Sequence[Sequence[int]], counts: Sequence[int]) -> dict[P
     return dict(pair_counts)
 
 
-def merge_pair(word: Sequence[int], pair: Pair, new_id: int) -> list[int]:
+def merge_pair(word: Sequence[T], pair: tuple[T, T], new_id: T) -> list[T]:
     """Replace every occurrence of ``pair`` in ``word``, scanning left to right, by ``new_id``.
 
-    Occurrences do not overlap: ``merge_pair([7, 7, 7], (7, 7), 9) == [9, 7]``.
+    Occurrences do not overlap: ``merge_pair([7, 7, 7], (7, 7), 9) == [9, 7]``. The parts
+    may be ids or strings (WordPiece's trainer merges pieces of text with it).
     """
     left, right = pair
     out = []

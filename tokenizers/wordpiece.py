@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .base import Tokenizer, TokenizerFileError, require, unique_special_tokens, write_text_atomic
+from .bpe_trainer import merge_pair
 
 BERT_SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
@@ -479,24 +480,10 @@ def train_wordpiece_vocab(
             vocab.append(merged)
         for word, pieces in splits.items():
             if len(pieces) > 1:
-                splits[word] = merge_pieces(pieces, left, right, merged)
+                splits[word] = merge_pair(pieces, (left, right), merged)
     return vocab
 
 
 def merge_key(pair: tuple[str, str], count: int, piece_counts: Counter[str]) -> tuple:
     """Sort key, smallest first: highest score, then highest count, then the smaller pair."""
     return (-count / (piece_counts[pair[0]] * piece_counts[pair[1]]), -count, pair)
-
-
-def merge_pieces(pieces: list[str], left: str, right: str, merged: str) -> list[str]:
-    """Replace each adjacent ``left, right`` (left to right, no overlaps) by ``merged``."""
-    out = []
-    i = 0
-    while i < len(pieces):
-        if i + 1 < len(pieces) and pieces[i] == left and pieces[i + 1] == right:
-            out.append(merged)
-            i += 2
-        else:
-            out.append(pieces[i])
-            i += 1
-    return out
