@@ -145,22 +145,22 @@ def test_a_task_whose_rows_weigh_differently_is_refused(corpus):
 
 def test_a_failing_worker_is_named_and_the_next_step_still_works(corpus):
     tokenizer, data = corpus
-    batch = LanguageModelTask(data, 16).batch("train", 4, np.random.default_rng(0))
+    batch = LanguageModelTask(data, 16).batch("train", 5, np.random.default_rng(0))
     parent = os.getpid()
 
-    def loss_failing_in_the_worker(model, rows):
-        if os.getpid() != parent and rows[0][0, 0] == batch[0][2, 0]:
+    def loss_failing_in_the_worker_on_three_rows(model, rows):
+        if os.getpid() != parent and len(rows[0]) == 3:
             raise ArithmeticError("planted")
         return language_model_loss(model, rows)
 
     model = small_gpt(tokenizer.vocab_size)
-    with DataParallel(model, loss_failing_in_the_worker, 2) as parallel:
+    with DataParallel(model, loss_failing_in_the_worker_on_three_rows, 2) as parallel:
         with pytest.raises(RuntimeError, match="worker failed: ArithmeticError.*planted"):
-            parallel.loss_and_grad(batch)
+            parallel.loss_and_grad(batch)  # rows 0-1 here, 2-4 in the worker
         for p in model.parameters():
             p.grad = None
-        other = (batch[0][::-1], batch[1][::-1])  # the worker's first row differs now
-        assert np.isfinite(parallel.loss_and_grad(other))
+        four_rows = tuple(a[:4] for a in batch)  # two rows each
+        assert np.isfinite(parallel.loss_and_grad(four_rows))
 
 
 def test_a_worker_that_dies_is_reported_and_the_rest_stopped(corpus):
