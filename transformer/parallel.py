@@ -29,7 +29,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
@@ -202,7 +202,7 @@ class DataParallel:
         except (EOFError, OSError):
             self._stopped(worker)
 
-    def _stopped(self, worker: Any) -> None:
+    def _stopped(self, worker: Any) -> NoReturn:
         """A worker is gone: stop the others, and say which one and how it ended."""
         process = worker[0]
         process.join(timeout=1)

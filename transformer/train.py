@@ -245,7 +245,8 @@ class Trainer:
             self._prepare_out_dir()
         bar = _progress_bar(self.progress, total=until, initial=self.step)
         row: dict[str, Any] = self.history[-1] if self.history else {"step": self.step}
-        with _interrupt_flag() as interrupted, bar, self._workers():
+        workers = self.parallel or contextlib.nullcontext()  # closed when the run ends
+        with _interrupt_flag() as interrupted, bar, workers:
             while self.step < until:
                 row = self.train_step()
                 if self.step % self.config.eval_interval == 0 or self.step == until:
@@ -259,15 +260,6 @@ class Trainer:
                     self.save()
                     raise TrainingInterruptedError(f"interrupted after step {self.step}")
         return row
-
-    @contextlib.contextmanager
-    def _workers(self) -> Iterator[None]:
-        """The run's data-parallel workers (if any) stop when it ends, however it ends."""
-        try:
-            yield
-        finally:
-            if self.parallel is not None:
-                self.parallel.close()
 
     def _record(self, row: dict[str, Any]) -> None:
         self.history.append(row)
